@@ -1,0 +1,65 @@
+"""cleora_tensor: Cleora entity embeddings from relational data.
+
+Cleora builds a hypergraph from table rows, its sparse Markov transition matrix,
+and multiplies a deterministic hash-initialized embedding by it again and again,
+re-normalizing and whitening after every step; there is no training. The dense
+linear algebra is written once against the Python array API; the sparse product
+comes from a backend (SciPy, multithreaded, is the reference).
+
+Examples
+--------
+>>> import cleora_tensor as ct
+>>> emb = ct.embed(iter(["a\\tb", "b\\tc", "c\\ta"]), columns="node node", dim=8, iterations=3)
+>>> len(emb), emb.dim
+(3, 8)
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .api import embed, embed_graph
+from .backends import Backend, SparseOperator, available_backends, get_backend
+from .columns import ColumnSpec, parse_columns
+from .config import EmbedConfig
+from .embedding import Embedding
+from .errors import ColumnSpecError, InputFormatError
+from .hypergraph import DataWarning, Graph, Hypergraph, Vocabulary
+from .init import entity_keys, initialize
+from .io import read_table
+from .markov import markov_matrix
+from .normalize import normalize_rows
+from .propagate import Propagation, estimate_memory, propagate
+from .whiten import Whitening, whiten
+
+try:
+    __version__ = version("cleora-tensor")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Backend",
+    "ColumnSpec",
+    "ColumnSpecError",
+    "DataWarning",
+    "EmbedConfig",
+    "Embedding",
+    "Graph",
+    "Hypergraph",
+    "InputFormatError",
+    "Propagation",
+    "SparseOperator",
+    "Vocabulary",
+    "Whitening",
+    "available_backends",
+    "embed",
+    "embed_graph",
+    "entity_keys",
+    "estimate_memory",
+    "get_backend",
+    "initialize",
+    "markov_matrix",
+    "normalize_rows",
+    "parse_columns",
+    "propagate",
+    "read_table",
+    "whiten",
+]

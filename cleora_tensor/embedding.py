@@ -1,0 +1,294 @@
+"""The result of an embedding run: entity ids, types and vectors, plus statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from ._xp import to_numpy
+from .config import EmbedConfig
+from .similarity import cosine_top_k
+
+__all__ = ["Embedding"]
+
+
+@dataclass(eq=False)
+class Embedding:
+    """Entity embeddings with the ids, types and statistics they belong to.
+
+    Row ``i`` of every field describes the same entity. Treat the fields as
+    read-only: :meth:`index` caches an id lookup built on first use.
+
+    Parameters
+    ----------
+    entity_ids : list of str, length n
+        Entity ids. Two entities may share an id when their types differ.
+    types : numpy.ndarray, shape (n,), str dtype (``'<U...'``)
+        Entity type of each entity (the column type of the column spec).
+    vectors : array, shape (n, d), float32
+        The embeddings, in any array-API namespace and on any device (results
+        follow the input: a torch backend gives torch tensors).
+    degrees : numpy.ndarray, shape (n,), float64
+        Weighted degree: the row sum of the adjacency matrix ``W``. NaN when
+        unknown (loaded from a text format).
+    occurrences : numpy.ndarray, shape (n,), int64
+        How often the entity appears in the input cells; 0 when unknown
+        (loaded from word2vec text).
+    config : EmbedConfig, optional
+        How the embedding was computed.
+    relation : str, optional
+        Relation name in pairwise mode (``"user__item"``); None for a joint
+        embedding.
+
+    Raises
+    ------
+    ValueError
+        If the fields disagree in length, ``vectors`` is not a 2-D float32
+        array, an id is not a str, or ``config``/``relation`` has the wrong type.
+
+    Notes
+    -----
+    Mirrors Cleora 1.x's output (one row per entity with its id, occurrence
+    count and vector) and pycleora 3.2.1's ``entity_ids``/``embeddings`` pair;
+    types are kept per entity because, unlike Cleora 1.x, a joint embedding
+    holds several entity types in one table.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> embedding = Embedding(
+    ...     entity_ids=["u1", "u2", "u3"],
+    ...     types=np.array(["user", "user", "user"]),
+    ...     vectors=xp.asarray([[1.0, 0.0], [3.0, 4.0], [0.0, 1.0]], dtype=xp.float32),
+    ...     degrees=np.array([1.0, 2.0, 1.0]),
+    ...     occurrences=np.array([1, 2, 1]),
+    ... )
+    >>> len(embedding), embedding.dim, embedding.index("u2")
+    (3, 2, 1)
+    >>> embedding.most_similar("u1", top_k=1)
+    [('u2', 0.6000000238418579)]
+    """
+
+    entity_ids: list[str]
+    types: np.ndarray
+    vectors: Any
+    degrees: np.ndarray
+    occurrences: np.ndarray
+    config: EmbedConfig | None = None
+    relation: str | None = None
+
+    def __post_init__(self) -> None:
+        ids = self.entity_ids
+        self.entity_ids = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
+        n = len(self.entity_ids)
+        if not all(isinstance(i, str) for i in self.entity_ids):
+            bad = next(i for i in self.entity_ids if not isinstance(i, str))
+            raise ValueError(f"entity_ids must be str, got {bad!r}")
+        self.types = np.asarray(self.types, dtype=np.str_)
+        self.degrees = np.asarray(self.degrees, dtype=np.float64)
+        self.occurrences = np.asarray(self.occurrences, dtype=np.int64)
+        for name in ("types", "degrees", "occurrences"):
+            shape = getattr(self, name).shape
+            if shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},) like entity_ids, got {shape}")
+        xp = array_api_compat.array_namespace(self.vectors)
+        shape = tuple(self.vectors.shape)
+        if len(shape) != 2 or shape[0] != n:
+            raise ValueError(f"vectors must have shape ({n}, dim), got {shape}")
+        if self.vectors.dtype != xp.float32:
+            raise ValueError(
+                f"vectors must be float32, got {self.vectors.dtype}; convert with "
+                "xp.astype(vectors, xp.float32)"
+            )
+        if self.config is not None and not isinstance(self.config, EmbedConfig):
+            raise ValueError(
+                f"config must be an EmbedConfig or None, got {type(self.config).__name__}"
+            )
+        if self.relation is not None and not isinstance(self.relation, str):
+            raise ValueError(f"relation must be a str or None, got {self.relation!r}")
+        self._lookup: tuple[dict[str, int], dict[str, dict[str, int]]] | None = None
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension ``d``."""
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.entity_ids)
+
+    def __repr__(self) -> str:
+        counts = dict(sorted(Counter(self.types.tolist()).items()))
+        namespace = type(self.vectors).__module__.split(".")[0]
+        return (
+            f"Embedding(n={len(self)}, dim={self.dim}, types={counts}, "
+            f"namespace={namespace!r}, device={array_api_compat.device(self.vectors)}"
+            + (f", relation={self.relation!r})" if self.relation is not None else ")")
+        )
+
+    def index(self, entity_id: str, entity_type: str | None = None) -> int:
+        """Row of an entity.
+
+        Parameters
+        ----------
+        entity_id : str
+            The entity's id.
+        entity_type : str, optional
+            Its type; needed only when the id exists under several types.
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        KeyError
+            If no entity has that id (and type).
+        ValueError
+            If the id exists under several types and ``entity_type`` is None
+            (the message lists the types), or an (id, type) pair occurs twice.
+        """
+        by_id, shared = self._build_lookup()
+        if entity_id not in by_id:
+            raise KeyError(f"entity {entity_id!r} is not in the embedding")
+        rows = shared.get(entity_id)
+        if rows is None:
+            row = by_id[entity_id]
+            if entity_type is None or self.types[row] == entity_type:
+                return row
+            rows = {str(self.types[row]): row}
+        elif entity_type is None:
+            raise ValueError(
+                f"entity {entity_id!r} exists under several types "
+                f"({', '.join(sorted(rows))}); pass entity_type"
+            )
+        if entity_type not in rows:
+            raise KeyError(
+                f"entity {entity_id!r} has no type {entity_type!r}; its types: "
+                f"{', '.join(sorted(rows))}"
+            )
+        return rows[entity_type]
+
+    def vector(self, entity_id: str, entity_type: str | None = None) -> Any:
+        """The vector of an entity: shape ``(d,)``, float32, namespace of ``vectors``.
+
+        Raises
+        ------
+        KeyError, ValueError
+            As :meth:`index`.
+        """
+        return self.vectors[self.index(entity_id, entity_type), ...]
+
+    def most_similar(
+        self,
+        entity_id: str,
+        top_k: int = 10,
+        *,
+        entity_type: str | None = None,
+        target_type: str | None = None,
+    ) -> list[tuple[str, float]]:
+        """Entities closest to ``entity_id`` by cosine similarity.
+
+        Parameters
+        ----------
+        entity_id : str
+            The query entity; it is never among the results.
+        top_k : int, default 10
+            Number of results (fewer if fewer candidates exist).
+        entity_type : str, optional
+            Type of the query entity, needed when its id exists under several
+            types.
+        target_type : str, optional
+            Type of the candidates; default the query's own type. ``"all"``
+            searches every entity.
+
+        Returns
+        -------
+        list of (str, float)
+            ``(entity_id, cosine)`` pairs, most similar first, ties by row.
+
+        Raises
+        ------
+        KeyError, ValueError
+            As :meth:`index`; ValueError also if ``top_k < 1`` or no entity has
+            ``target_type`` (the message lists the types).
+
+        Notes
+        -----
+        Like pycleora's and gensim's ``most_similar``, the query itself is
+        excluded. Computed by :func:`~cleora_tensor.similarity.cosine_top_k`
+        in the namespace and on the device of ``vectors``.
+        """
+        row = self.index(entity_id, entity_type)
+        target = str(self.types[row]) if target_type is None else target_type
+        xp = array_api_compat.array_namespace(self.vectors)
+        dev = array_api_compat.device(self.vectors)
+        mask = None
+        if target != "all":
+            mask = self.types == target
+            if not mask.any():
+                known = ", ".join(sorted(set(self.types.tolist())))
+                raise ValueError(f"no entity has type {target!r}; types: {known}")
+        candidates = None if mask is None else xp.asarray(mask, device=dev)
+        # Excluding a row that is not a candidate would shrink k needlessly.
+        exclude = None
+        if mask is None or mask[row]:
+            exclude = xp.asarray([row], dtype=xp.int64, device=dev)
+        indices, scores = cosine_top_k(
+            self.vectors,
+            self.vectors[row : row + 1, :],
+            top_k,
+            exclude=exclude,
+            candidates=candidates,
+            xp=xp,
+        )
+        return [
+            (self.entity_ids[i], float(s))
+            for i, s in zip(to_numpy(indices)[0].tolist(), to_numpy(scores)[0].tolist())
+        ]
+
+    def to_numpy(self) -> Embedding:
+        """This embedding with ``vectors`` as a NumPy array (copied off the GPU if needed)."""
+        return dataclasses.replace(self, vectors=to_numpy(self.vectors))
+
+    def save(self, path: str | Path, format: str | None = None) -> list[Path]:
+        """Write to ``path``; see :func:`~cleora_tensor.formats.save_embedding`."""
+        # formats imports this module, so import it only when used.
+        from .formats import save_embedding
+
+        return save_embedding(self, path, format)
+
+    @classmethod
+    def load(cls, path: str | Path, format: str | None = None) -> Embedding:
+        """Read from ``path``; see :func:`~cleora_tensor.formats.load_embedding`."""
+        from .formats import load_embedding
+
+        return load_embedding(path, format)
+
+    def _build_lookup(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        # by_id maps an id to a row; shared maps ids held by several entities
+        # to {type: row}. Built with dict(zip()) because the common case (all
+        # ids distinct) then costs no Python-level loop.
+        if self._lookup is None:
+            by_id = dict(zip(self.entity_ids, range(len(self.entity_ids))))
+            shared: dict[str, dict[str, int]] = {}
+            if len(by_id) < len(self.entity_ids):
+                types = self.types.tolist()
+                for row, entity_id in enumerate(self.entity_ids):
+                    last = by_id[entity_id]
+                    if row == last:
+                        continue
+                    group = shared.setdefault(entity_id, {types[last]: last})
+                    if types[row] in group:
+                        raise ValueError(
+                            f"entity {entity_id!r} of type {types[row]!r} occurs twice "
+                            f"(rows {row} and {group[types[row]]})"
+                        )
+                    group[types[row]] = row
+            self._lookup = (by_id, shared)
+        return self._lookup

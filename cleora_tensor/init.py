@@ -1,0 +1,202 @@
+"""Deterministic hash-based initialization of entity vectors (DESIGN section 5).
+
+An entity's start vector depends only on its key (a 64-bit hash of its type and
+id), the dimension index and the seed, never on the other entities or on row
+order, so the same entity starts from the same vector on any dataset, machine or
+backend. This is what makes Cleora embeddings stable and composable.
+
+The integer hashing runs with array-API int64 operations on the target device;
+unsigned 64-bit arithmetic is emulated on int64 (multiplication and addition wrap
+in two's complement, and logical right shifts are arithmetic shifts with the
+sign bits masked off), which every namespace supports (NumPy, PyTorch, CuPy,
+array-api-strict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import xxhash
+
+from ._xp import device_of, is_numpy
+from .parallel import map_blocks, resolve_threads, row_blocks
+
+__all__ = ["entity_keys", "initialize"]
+
+_MASK64 = (1 << 64) - 1
+# splitmix64 (Steele, Lea & Flood 2014; Vigna's public-domain reference):
+# the Weyl increment (golden ratio) and the two finalizer multipliers.
+_GAMMA = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+# pycleora 3.2.1's multiplier in initialize_deterministically.
+_PYCLEORA_MULT = 0x517CC1B727220A95
+# Rows per hashing block: 1024 x 256 int64 temporaries are 2 MiB; measured
+# 25 % faster than 4096-row blocks on 1.1 M x 256.
+_INIT_BLOCK = 1024
+
+
+def _signed(value: int) -> int:
+    """The int64 with the same 64 bits as ``value`` (taken modulo 2**64)."""
+    value &= _MASK64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _mix64_int(z: int) -> int:
+    """splitmix64 finalizer on a Python int, modulo 2**64."""
+    z &= _MASK64
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _shr(x: Any, shift: int) -> Any:
+    """Logical right shift of int64 bits."""
+    return (x >> shift) & ((1 << (64 - shift)) - 1)
+
+
+def entity_keys(
+    entity_ids: Iterable[str], entity_type: str, *, method: str = "hash"
+) -> np.ndarray:
+    """64-bit keys of entities, the only input of their initial vectors.
+
+    Parameters
+    ----------
+    entity_ids : iterable of str
+        Entity ids, all of type ``entity_type``.
+    entity_type : str
+        Their entity type.
+    method : {"hash", "pycleora"}, default "hash"
+        ``"hash"``: ``xxh3_64(id, seed=xxh3_64(type))`` over UTF-8 bytes, so equal
+        ids of different types get unrelated keys. ``"pycleora"``:
+        ``xxh64(id, seed=0)``, the key of pycleora 3.2.1 (which ignores types).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape ``(n_entities,)``: the 64 hash bits read as a signed integer.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``method``.
+    """
+    if method == "hash":
+        type_seed = xxhash.xxh3_64_intdigest(entity_type.encode("utf-8"))
+        digests = (xxhash.xxh3_64_intdigest(i.encode("utf-8"), type_seed) for i in entity_ids)
+    elif method == "pycleora":
+        digests = (xxhash.xxh64_intdigest(i.encode("utf-8")) for i in entity_ids)
+    else:
+        raise ValueError(f"method must be 'hash' or 'pycleora', got {method!r}")
+    return np.fromiter(digests, dtype=np.uint64).view(np.int64)
+
+
+def _hash_block(keys: Any, columns: Any, seed: int, xp: Any) -> Any:
+    # Seeds enter through the per-entity state, not the Weyl sequence, so seed
+    # s + 1 is not seed s shifted by one dimension.
+    state = keys[:, None] ^ _signed(_mix64_int(seed + _GAMMA))
+    z = state + columns[None, :]
+    z = (z ^ _shr(z, 30)) * _signed(_MIX1)
+    z = (z ^ _shr(z, 27)) * _signed(_MIX2)
+    # splitmix64's last step, z ^ (z >> 31), leaves the top 24 bits unchanged.
+    top24 = _shr(z, 40)
+    # 2u - (2**24 - 1) is an odd integer below 2**24 in magnitude: exact in
+    # float32, and the scaled values lie strictly inside (-1, 1), symmetric.
+    return xp.astype(2 * top24 - (2**24 - 1), xp.float32) * (2.0**-24)
+
+
+def _pycleora_block(keys: Any, columns: Any, seed: int, xp: Any) -> Any:
+    h = (keys[:, None] + columns[None, :]) * _signed(_PYCLEORA_MULT)
+    # Rust's `i64 % 2**23` truncates toward zero; h & (2**23 - 1) is the floored
+    # remainder, so shift negative non-zero remainders down by 2**23.
+    floored = h & (2**23 - 1)
+    truncated = xp.where((h < 0) & (floored != 0), floored - 2**23, floored)
+    return xp.astype(truncated, xp.float32) * (2.0**-23)
+
+
+def initialize(
+    keys: Any,
+    dim: int,
+    *,
+    seed: int = 0,
+    method: str = "hash",
+    threads: int | None = None,
+    xp: Any = None,
+    device: Any = None,
+) -> Any:
+    """Deterministic initial embedding from entity keys.
+
+    Parameters
+    ----------
+    keys : array
+        int64, shape ``(n_entities,)``, from :func:`entity_keys`; any array-API
+        namespace or a NumPy array.
+    dim : int
+        Embedding dimension ``d``.
+    seed : int, default 0
+        In ``[0, 2**63)``; different seeds give unrelated vectors.
+    method : {"hash", "pycleora"}, default "hash"
+        ``"hash"``: ``value[i, j] = to_unit(splitmix64(state_i + (j + 1) * gamma))``
+        (splitmix64 finalizer, Steele, Lea & Flood 2014)
+        with ``state_i = key_i XOR splitmix64(seed + gamma)``, ``gamma`` the 64-bit
+        golden ratio, and ``to_unit`` mapping the top 24 bits ``u`` to
+        ``(2u + 1) / 2**24 - 1``, uniform on 2**24 points symmetric in ``(-1, 1)``.
+        ``"pycleora"``: pycleora 3.2.1's ``initialize_deterministically``
+        bit for bit: ``h = (key + j + seed) * 0x517cc1b727220a95 mod 2**64`` read
+        as int64, ``value = (h % 2**23) / 2**23`` with the remainder truncated
+        toward zero. Use it to reproduce pycleora embeddings; it is not the
+        default because consecutive dimensions of its values are correlated.
+    threads : int or None, default None
+        Worker threads for NumPy (all cores if None); results do not depend on it.
+    xp : namespace, optional
+        Namespace of the result; default: that of ``keys``.
+    device : optional
+        Device of the result; default: that of ``keys`` converted by ``xp``.
+
+    Returns
+    -------
+    array
+        float32, shape ``(n_entities, dim)``, in ``xp`` on ``device``.
+
+    Raises
+    ------
+    ValueError
+        On ``dim < 1``, a seed outside ``[0, 2**63)`` or an unknown ``method``.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> keys = xp.asarray(entity_keys(["a", "b"], "item"))
+    >>> x = initialize(keys, 4)
+    >>> x.shape, x.dtype == xp.float32
+    ((2, 4), True)
+    """
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    if method == "hash":
+        block_values, offsets = _hash_block, [_signed((j + 1) * _GAMMA) for j in range(dim)]
+    elif method == "pycleora":
+        block_values, offsets = _pycleora_block, [_signed(j + seed) for j in range(dim)]
+    else:
+        raise ValueError(f"method must be 'hash' or 'pycleora', got {method!r}")
+    if xp is None:
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(keys)
+    keys = xp.asarray(keys, dtype=xp.int64, device=device)
+    device = device_of(keys) if device is None else device
+    columns = xp.asarray(offsets, dtype=xp.int64, device=device)
+    out = xp.empty((keys.shape[0], dim), dtype=xp.float32, device=device)
+
+    def fill(start: int, stop: int) -> None:
+        out[start:stop, ...] = block_values(keys[start:stop], columns, seed, xp)
+
+    # Blocks bound the int64 temporaries to a few MiB (cache-resident; NumPy
+    # releases the GIL in its integer kernels, so they also run in parallel).
+    threads = resolve_threads(threads) if is_numpy(xp) else 1
+    map_blocks(fill, row_blocks(keys.shape[0], _INIT_BLOCK), threads)
+    return out

@@ -1,0 +1,242 @@
+"""The Cleora iteration: sparse product, residual, L2 normalization, whitening (DESIGN section 6).
+
+Written once against the array API; the sparse product comes from the backend's
+:class:`~cleora_tensor.backends.SparseOperator`. On NumPy every step works in
+place on two ``(n, d)`` buffers (plus ``O(d^2)`` and per-block temporaries).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ._xp import device_of, float64_supported, is_numpy, namespace
+from .backends import SparseOperator
+from .normalize import normalize_rows
+from .parallel import ROW_BLOCK, map_blocks, resolve_threads, row_blocks
+from .whiten import Whitening
+
+__all__ = ["Propagation", "estimate_memory", "propagate"]
+
+
+@dataclass(frozen=True, eq=False)
+class Propagation:
+    """Result of :func:`propagate`.
+
+    Attributes
+    ----------
+    vectors : array
+        Shape ``(n, d)``, float32, namespace and device of the input.
+    whitening : Whitening or None
+        The transform applied in the last step (None without whitening); it maps
+        new rows into the same coordinates (inductive embedding).
+    iterations : int
+        Steps run (fewer than requested when ``tol`` stopped the loop).
+    converged : bool
+        Whether ``tol`` stopped the loop.
+    """
+
+    vectors: Any
+    whitening: Whitening | None
+    iterations: int
+    converged: bool
+
+
+def propagate(
+    operator: SparseOperator | Any,
+    x: Any,
+    *,
+    iterations: int = 15,
+    residual: float = 0.0,
+    whiten: str = "zca",
+    whiten_each_step: bool = False,
+    whiten_floor: float = 0.1,
+    eps: float = 1e-10,
+    tol: float | None = None,
+    threads: int | None = None,
+    overwrite_x: bool = False,
+    callback: Callable[[int, Any], None] | None = None,
+    progress: bool = False,
+) -> Propagation:
+    """Run the Cleora iteration from ``x``.
+
+    For ``t = 1..iterations``::
+
+        Y = P @ E                        # operator.matmul
+        Y = (1 - residual) Y + residual E
+        Y = Y / max(||Y_row||_2, eps)
+        Y = whiten(Y)                    # only if whiten_each_step
+        stop if RMS(Y - E) < tol
+
+    then, unless ``whiten_each_step``, whiten the result once.
+
+    Parameters
+    ----------
+    operator : SparseOperator or scipy.sparse matrix
+        The transition matrix ``P``, shape ``(n, n)``, e.g. from
+        :meth:`Backend.operator`; a SciPy sparse matrix is wrapped in the SciPy
+        backend's operator.
+    x : array
+        Initial embedding, shape ``(n, d)``, float32, in the operator's namespace.
+    iterations : int, default 15
+        Number of steps (pycleora 3.2.1 uses 40; see the README for the
+        evaluation behind 15).
+    residual : float, default 0.0
+        Weight of the previous iterate, in ``[0, 1)``.
+    whiten : {"pca", "zca", "none"}, default "zca"
+        Whitening method; pycleora 3.2.1's ``whiten=True`` is PCA.
+    whiten_each_step : bool, default False
+        Whiten after every step (pycleora 3.2.1) instead of once at the end.
+    whiten_floor : float, default 0.1
+        Relative eigenvalue floor of the whitening (see
+        :meth:`Whitening.fit`); pycleora 3.2.1 uses 0.
+    eps : float, default 1e-10
+        Absolute floor of row norms and of whitening eigenvalues.
+    tol : float, optional
+        Stop when the root-mean-square change of the embedding is below ``tol``.
+    threads : int or None, default None
+        Worker threads of the NumPy path; the result does not depend on it.
+    overwrite_x : bool, default False
+        Allow reusing ``x``'s memory as a work buffer (saves one ``(n, d)``
+        array); ``x`` is garbage afterwards.
+    callback : callable, optional
+        ``callback(step, vectors)`` after every step, step counted from 0 (as in
+        pycleora's ``embed``); must not keep ``vectors`` (the buffer is reused).
+    progress : bool, default False
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    Propagation
+        ``vectors`` has shape ``(n, d)``, dtype, namespace and device of ``x``.
+        ``whitening`` is the last transform applied.
+
+    Raises
+    ------
+    ValueError
+        On invalid parameters or shapes.
+
+    Notes
+    -----
+    With ``whiten="pca", whiten_each_step=True, whiten_floor=0`` this is the
+    loop of pycleora 3.2.1's ``embed`` (left Markov propagation, L2
+    normalization, PCA whitening every step), including residual mixing and the
+    convergence test of its ``residual_weight`` / ``convergence_threshold``.
+    Whitening every step turns the loop into subspace iteration: all ``d``
+    directions are kept at unit variance, so the basis (PCA) or the noise
+    directions (ZCA) differ from run to run. Whitening once at the end with a
+    relative floor keeps the smooth spectral weighting of plain Cleora and
+    measured better on ``../shared/data`` (README, "Defaults").
+    """
+    if whiten not in ("pca", "zca", "none"):
+        raise ValueError(f"whiten must be 'pca', 'zca' or 'none', got {whiten!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+        raise ValueError(f"iterations must be a non-negative int, got {iterations!r}")
+    if not 0.0 <= residual < 1.0:
+        raise ValueError(f"residual must be in [0, 1), got {residual!r}")
+    if tol is not None and not tol > 0:
+        raise ValueError(f"tol must be positive or None, got {tol!r}")
+    if not 0.0 <= whiten_floor <= 1.0:
+        raise ValueError(f"whiten_floor must be in [0, 1], got {whiten_floor!r}")
+    operator = _as_operator(operator, threads)
+    xp = namespace(x)
+    if x.ndim != 2 or x.shape[0] != operator.shape[1]:
+        raise ValueError(f"x must have shape ({operator.shape[1]}, d), got {tuple(x.shape)}")
+    inplace = is_numpy(xp)
+    threads = resolve_threads(threads)
+
+    current, owned, spare = x, overwrite_x, None
+    whitening = None
+    converged = False
+    step = 0
+    for step in tqdm(range(iterations), desc="propagate", unit="it", disable=not progress, file=sys.stderr):
+        y = operator.matmul(current, out=spare)
+        if residual > 0:
+            y = _mix(y, current, residual, threads, inplace, xp)
+        y = normalize_rows(y, eps=eps, threads=threads, out=y if inplace else None)
+        if whiten != "none" and whiten_each_step:
+            whitening = Whitening.fit(y, method=whiten, eps=eps, floor=whiten_floor, threads=threads)
+            y = whitening.transform(y, threads=threads, out=y if inplace else None)
+        if callback is not None:
+            callback(step, y)
+        if tol is not None and _rms_change(y, current, xp) < tol:
+            converged = True
+        spare = current if (owned and inplace) else None
+        current, owned = y, True
+        if converged:
+            break
+    ran = step + 1 if iterations else 0
+    if whiten != "none" and not whiten_each_step:
+        whitening = Whitening.fit(current, method=whiten, eps=eps, floor=whiten_floor, threads=threads)
+        current = whitening.transform(current, threads=threads, out=current if owned and inplace else None)
+    return Propagation(vectors=current, whitening=whitening, iterations=ran, converged=converged)
+
+
+def _as_operator(operator: Any, threads: int | None) -> SparseOperator:
+    import scipy.sparse
+
+    if scipy.sparse.issparse(operator):
+        from .backends.scipy import ScipyOperator
+
+        return ScipyOperator(operator, threads=threads)
+    if not isinstance(operator, SparseOperator):
+        raise TypeError(
+            "operator must be a SparseOperator (see cleora_tensor.backends) or a "
+            f"SciPy sparse matrix, got {type(operator).__name__}"
+        )
+    return operator
+
+
+def _mix(y: Any, previous: Any, residual: float, threads: int, inplace: bool, xp: Any) -> Any:
+    if not inplace:
+        return (1.0 - residual) * y + residual * previous
+
+    def block(start: int, stop: int) -> None:
+        rows = y[start:stop]
+        rows *= np.float32(1.0 - residual)
+        rows += np.float32(residual) * previous[start:stop]
+
+    map_blocks(block, row_blocks(y.shape[0], ROW_BLOCK), threads)
+    return y
+
+
+def _rms_change(y: Any, previous: Any, xp: Any) -> float:
+    acc = xp.float64 if float64_supported(xp, device_of(y)) else xp.float32
+    total = 0.0
+    for start, stop in row_blocks(y.shape[0], ROW_BLOCK):
+        diff = xp.astype(y[start:stop, ...] - previous[start:stop, ...], acc)
+        total += float(xp.sum(diff * diff))
+    return (total / max(y.shape[0] * y.shape[1], 1)) ** 0.5
+
+
+def estimate_memory(n_entities: int, nnz: int, dim: int, *, threads: int | None = None) -> int:
+    """Estimated peak memory of propagating a graph on the SciPy backend.
+
+    Parameters
+    ----------
+    n_entities : int
+        Rows of the transition matrix.
+    nnz : int
+        Its stored non-zeros.
+    dim : int
+        Embedding dimension.
+    threads : int or None, default None
+        Worker threads (all cores if None); each holds float64 block temporaries.
+
+    Returns
+    -------
+    int
+        Bytes: the float32 CSR matrix (int32 indices), two float32
+        ``(n_entities, dim)`` buffers, the float64 ``dim x dim`` whitening
+        matrices and per-thread float64 blocks of :data:`ROW_BLOCK` rows.
+    """
+    index_bytes = 4 if max(n_entities, nnz) < 2**31 else 8
+    matrix = nnz * (4 + index_bytes) + (n_entities + 1) * index_bytes
+    buffers = 2 * n_entities * dim * 4
+    whitening = 4 * dim * dim * 8 + resolve_threads(threads) * 2 * ROW_BLOCK * dim * 8
+    return matrix + buffers + whitening

@@ -1,0 +1,286 @@
+"""PCA and ZCA whitening with float64 covariance accumulation (DESIGN section 6).
+
+For rows ``y_i`` with mean ``mu`` and covariance ``C = V diag(lam) V^T``,
+PCA whitening maps ``y -> (y - mu) V diag(lam)^-1/2`` (pycleora 3.2.1's
+``whiten_embeddings``) and ZCA whitening ``y -> (y - mu) V diag(lam)^-1/2 V^T``.
+Both give the same inner products between rows, hence the same cosine
+similarities; they differ by a rotation. PCA re-orders the basis by eigenvalue
+(with data-dependent signs and rotations among close eigenvalues), ZCA stays as
+close as possible to the input coordinates, which keeps separately computed
+embeddings comparable dimension by dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._xp import device_of, float64_supported, is_numpy, namespace
+from .parallel import ROW_BLOCK, map_blocks, resolve_threads, row_blocks, single_threaded_blas
+
+__all__ = ["Whitening", "whiten"]
+
+_METHODS = ("pca", "zca")
+# NumPy path: rows per BLAS call (1024 x 256 float64 = 2 MiB, cache-resident;
+# measured 12 % faster than 4096 at 1.1 M x 256) and blocks per thread-pool
+# task. Both are fixed, so partial sums and their order do not depend on the
+# thread count.
+_BLOCK = 1024
+_BLOCKS_PER_TASK = 64
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """A fitted whitening transform ``y -> (y - mean) @ matrix``.
+
+    Build it with :meth:`fit`; apply it with :meth:`transform`. Keeping the
+    fitted transform lets new rows (inductive embedding) be mapped into the same
+    coordinates.
+
+    Attributes
+    ----------
+    mean : array
+        Shape ``(d,)``, the dtype of the fitted data.
+    matrix : array
+        Shape ``(d, d)``, the dtype of the fitted data.
+    eigenvalues : array
+        Shape ``(d,)``, covariance eigenvalues in decreasing order, before the
+        ``eps`` floor; float64 where the device supports it.
+    method : {"pca", "zca"}
+    """
+
+    mean: Any
+    matrix: Any
+    eigenvalues: Any
+    method: str
+
+    @classmethod
+    def fit(
+        cls,
+        y: Any,
+        *,
+        method: str = "pca",
+        eps: float = 1e-10,
+        floor: float = 0.0,
+        threads: int | None = None,
+        xp: Any = None,
+    ) -> Whitening:
+        """Fit the whitening transform of the rows of ``y``.
+
+        Parameters
+        ----------
+        y : array
+            Shape ``(n, d)``, floating point, any array-API namespace.
+        method : {"pca", "zca"}, default "pca"
+        eps : float, default 1e-10
+            Eigenvalues are floored at ``eps`` before ``lam ** -1/2``
+            (pycleora 3.2.1's floor).
+        floor : float, default 0.0
+            Relative floor in ``[0, 1]``: eigenvalues below ``floor`` times the
+            largest one are raised to it (regularized whitening), so directions
+            with little variance are rescaled by a common factor instead of being
+            blown up to unit variance. 0 is plain whitening.
+        threads : int or None, default None
+            Worker threads of the NumPy path; the result does not depend on it.
+        xp : namespace, optional
+            Inferred from ``y`` if omitted.
+
+        Returns
+        -------
+        Whitening
+
+        Raises
+        ------
+        ValueError
+            On an unknown ``method``, ``eps <= 0``, ``floor`` outside ``[0, 1]``
+            or a ``y`` that is not 2-D.
+
+        Notes
+        -----
+        ``C = (Y - mu)^T (Y - mu) / (n - 1)`` is accumulated in float64 (float32
+        on devices without float64) over blocks of rows, as pycleora does. Each
+        eigenvector's largest-magnitude component is made positive, so the PCA
+        basis has no arbitrary sign flips. With fewer than two rows the
+        transform is the identity.
+        """
+        xp = namespace(y, xp=xp)
+        if method not in _METHODS:
+            raise ValueError(f"method must be 'pca' or 'zca', got {method!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be positive, got {eps!r}")
+        if not 0.0 <= floor <= 1.0:
+            raise ValueError(f"floor must be in [0, 1], got {floor!r}")
+        if y.ndim != 2:
+            raise ValueError(f"y must be 2-D (n, d), got shape {tuple(y.shape)}")
+        n, d = y.shape
+        device = device_of(y)
+        acc = xp.float64 if float64_supported(xp, device) else xp.float32
+        if n < 2:
+            eye = xp.eye(d, dtype=y.dtype, device=device)
+            zeros = xp.zeros((d,), dtype=y.dtype, device=device)
+            return cls(zeros, eye, xp.ones((d,), dtype=acc, device=device), method)
+        if is_numpy(xp):
+            mean, cov = _moments_numpy(y, resolve_threads(threads))
+            mean, cov = xp.asarray(mean), xp.asarray(cov)
+        else:
+            mean, cov = _moments_generic(y, acc, xp)
+        eigenvalues, vectors = xp.linalg.eigh(cov)
+        eigenvalues = xp.flip(eigenvalues)
+        vectors = _canonical_signs(xp.flip(vectors, axis=1), xp)
+        lowest = max(eps, floor * float(eigenvalues[0])) if floor else eps
+        scaled = vectors * (1.0 / xp.sqrt(xp.clip(eigenvalues, min=lowest)))[None, :]
+        matrix = scaled if method == "pca" else xp.matmul(scaled, vectors.T)
+        return cls(xp.astype(mean, y.dtype), xp.astype(matrix, y.dtype), eigenvalues, method)
+
+    def transform(self, y: Any, *, threads: int | None = None, out: Any = None) -> Any:
+        """Apply the transform to the rows of ``y``.
+
+        Parameters
+        ----------
+        y : array
+            Shape ``(m, d)``, same namespace, device and dtype as the fitted data.
+        threads : int or None, default None
+            Worker threads of the NumPy path; the result does not depend on it.
+        out : array, optional
+            Shape ``(m, d)``; may be ``y`` itself (in place, blockwise on NumPy).
+
+        Returns
+        -------
+        array
+            Shape ``(m, d)``.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` has the wrong number of columns.
+        """
+        xp = namespace(y)
+        if y.ndim != 2 or y.shape[1] != self.matrix.shape[0]:
+            raise ValueError(
+                f"y must have shape (m, {self.matrix.shape[0]}), got {tuple(y.shape)}"
+            )
+        if is_numpy(xp):
+            return _transform_numpy(y, self.mean, self.matrix, resolve_threads(threads), out)
+        result = xp.matmul(y - self.mean, self.matrix)
+        if out is None:
+            return result
+        out[...] = result
+        return out
+
+
+def whiten(
+    y: Any,
+    *,
+    method: str = "pca",
+    eps: float = 1e-10,
+    floor: float = 0.0,
+    threads: int | None = None,
+    xp: Any = None,
+) -> Any:
+    """Whiten the rows of ``y``: zero mean, identity covariance.
+
+    Parameters
+    ----------
+    y : array
+        Shape ``(n, d)``, floating point, any array-API namespace.
+    method : {"pca", "zca"}, default "pca"
+        PCA mirrors pycleora 3.2.1's ``whiten_embeddings``; ZCA keeps the
+        input's coordinate axes (see the module notes).
+    eps : float, default 1e-10
+        Absolute floor of the covariance eigenvalues.
+    floor : float, default 0.0
+        Relative floor of the eigenvalues (see :meth:`Whitening.fit`).
+    threads : int or None, default None
+        Worker threads of the NumPy path.
+    xp : namespace, optional
+        Inferred from ``y`` if omitted.
+
+    Returns
+    -------
+    array
+        Shape ``(n, d)``, dtype, namespace and device of ``y``.
+
+    Raises
+    ------
+    ValueError
+        See :meth:`Whitening.fit`.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> y = xp.asarray([[1.0, 0.0], [0.0, 2.0], [1.0, 2.0], [0.0, 0.0]])
+    >>> w = whiten(y, method="zca")
+    >>> bool(xp.all(xp.abs(xp.mean(w, axis=0)) < 1e-12))
+    True
+    """
+    fitted = Whitening.fit(y, method=method, eps=eps, floor=floor, threads=threads, xp=xp)
+    return fitted.transform(y, threads=threads)
+
+
+def _canonical_signs(vectors: Any, xp: Any) -> Any:
+    d = vectors.shape[1]
+    rows = xp.argmax(xp.abs(vectors), axis=0)
+    flat = xp.reshape(vectors, (-1,))
+    peaks = xp.take(flat, rows * d + xp.arange(d, device=device_of(vectors)))
+    return vectors * (1.0 - 2.0 * xp.astype(peaks < 0, vectors.dtype))[None, :]
+
+
+def _moments_generic(y: Any, acc: Any, xp: Any) -> tuple[Any, Any]:
+    n, d = y.shape
+    blocks = row_blocks(n, ROW_BLOCK)
+    total = xp.zeros((d,), dtype=acc, device=device_of(y))
+    for start, stop in blocks:
+        total = total + xp.sum(xp.astype(y[start:stop, ...], acc), axis=0)
+    mean = total / n
+    cov = xp.zeros((d, d), dtype=acc, device=device_of(y))
+    for start, stop in blocks:
+        centered = xp.astype(y[start:stop, ...], acc) - mean
+        cov = cov + xp.matmul(centered.T, centered)
+    return mean, cov / (n - 1)
+
+
+def _moments_numpy(y: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    n, d = y.shape
+    tasks = row_blocks(n, _BLOCK * _BLOCKS_PER_TASK)
+
+    def column_sums(start: int, stop: int) -> np.ndarray:
+        total = np.zeros(d)
+        for a in range(start, stop, _BLOCK):
+            total += y[a : min(a + _BLOCK, stop)].sum(axis=0, dtype=np.float64)
+        return total
+
+    mean = sum(map_blocks(column_sums, tasks, threads)) / n
+
+    def scatter(start: int, stop: int) -> np.ndarray:
+        cov = np.zeros((d, d))
+        buffer = np.empty((_BLOCK, d))
+        for a in range(start, stop, _BLOCK):
+            rows = y[a : min(a + _BLOCK, stop)]
+            # One pass converts to float64 and centers, into a reused buffer.
+            centered = np.subtract(rows, mean, out=buffer[: len(rows)])
+            cov += centered.T @ centered
+        return cov
+
+    with single_threaded_blas():
+        partials = map_blocks(scatter, tasks, threads)
+    return mean, sum(partials) / (n - 1)
+
+
+def _transform_numpy(
+    y: np.ndarray, mean: np.ndarray, matrix: np.ndarray, threads: int, out: np.ndarray | None
+) -> np.ndarray:
+    out = np.empty_like(y) if out is None else out
+
+    def block(start: int, stop: int) -> None:
+        buffer = np.empty((_BLOCK, y.shape[1]), dtype=y.dtype)
+        for a in range(start, stop, _BLOCK):
+            b = min(a + _BLOCK, stop)
+            # Centering into a separate buffer also makes out=y safe.
+            centered = np.subtract(y[a:b], mean, out=buffer[: b - a])
+            np.matmul(centered, matrix, out=out[a:b])
+
+    with single_threaded_blas():
+        map_blocks(block, row_blocks(y.shape[0], _BLOCK * _BLOCKS_PER_TASK), threads)
+    return out

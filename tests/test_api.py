@@ -1,0 +1,100 @@
+"""``embed`` end to end on real data from ../shared/data and on hand-made input."""
+
+import numpy as np
+import pytest
+
+import cleora_tensor as ct
+
+
+def test_embed_lines_joint_and_pairwise():
+    lines = ["u1\ti1 i2\ts1", "u2\ti2\ts1", "u3\ti3 i1\ts2"]
+    joint = ct.embed(iter(lines), columns="user complex::item transient::store", dim=8, iterations=2)
+    assert sorted(set(joint.types)) == ["item", "user"] and len(joint) == 6
+    assert joint.vectors.dtype == np.float32 and joint.vectors.shape == (6, 8)
+    views = ct.embed(iter(lines), columns="user complex::item transient::store", dim=8,
+                     iterations=2, relations="pairwise")
+    assert list(views) == ["user__item", "user__store", "item__store"]
+    assert set(views["user__store"].types) == {"user"}
+    assert views["item__store"].relation == "item__store"
+
+
+def test_embed_records_its_configuration():
+    emb = ct.embed(iter(["a\tb", "b\tc"]), columns="n n", dim=4, iterations=1, whiten="pca", seed=3)
+    assert emb.config == ct.EmbedConfig(columns="n n", dim=4, iterations=1, whiten="pca", seed=3)
+
+
+def test_initial_vectors_replace_the_hash_init():
+    lines = ["a\tb", "b\tc", "c\ta"]
+    graph = ct.Hypergraph.from_iterator(iter(lines), "n n").graph()
+    initial = np.eye(3, 4, dtype=np.float32)
+    emb = ct.embed(iter(lines), columns="n n", dim=4, iterations=0, whiten="none", initial=initial)
+    np.testing.assert_array_equal(emb.vectors, initial)
+    assert graph.entity_ids == emb.entity_ids
+    with pytest.raises(ValueError, match="shape"):
+        ct.embed(iter(lines), columns="n n", dim=4, initial=np.ones((2, 4), np.float32))
+
+
+def test_invalid_parameters_name_the_parameter():
+    for kwargs, name in [({"dim": 0}, "dim"), ({"whiten": "x"}, "whiten"),
+                         ({"relations": "x"}, "relations"), ({"seed": -2}, "seed")]:
+        with pytest.raises(ValueError, match=name):
+            ct.embed(iter(["a\tb"]), columns="n n", **kwargs)
+
+
+def test_groceries_items_deterministic(data_file):
+    path = data_file("groceries/baskets.tsv")
+    spec = "transient::basket complex::reflexive::item"
+    first = ct.embed(path, columns=spec, dim=128, iterations=20, threads=1)
+    second = ct.embed(path, columns=spec, dim=128, iterations=20, threads=2)
+    assert len(first) == 169 and first.vectors.dtype == np.float32
+    assert np.isfinite(first.vectors).all()
+    assert first.entity_ids == second.entity_ids
+    np.testing.assert_array_equal(first.vectors, second.vectors)
+
+
+def test_cora_node_classification_accuracy(data_file):
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    emb = ct.embed(data_file("cora/edges.tsv"), columns="node node")
+    labels = dict(line.split("\t") for line in data_file("cora/labels.tsv").read_text().splitlines())
+    assert len(emb) == 2708
+    y = np.array([labels[i] for i in emb.entity_ids])
+    scores = []
+    for seed in range(5):
+        x_tr, x_te, y_tr, y_te = train_test_split(emb.vectors, y, test_size=0.2, stratify=y, random_state=seed)
+        scores.append(LogisticRegression(max_iter=2000).fit(x_tr, y_tr).score(x_te, y_te))
+    assert sklearn is not None and np.mean(scores) >= 0.80
+
+
+def test_pycleora_parity_on_cora(data_file):
+    pycleora = pytest.importorskip("pycleora")
+    path = data_file("cora/edges.tsv")
+    graph = pycleora.SparseMatrix.from_iterator(iter(path.read_text().splitlines()), "a b")
+    sample = np.random.default_rng(0).choice(graph.num_entities, 500, replace=False)
+
+    def cosines(v):
+        v = v[sample] / np.linalg.norm(v[sample], axis=1, keepdims=True)
+        return v @ v.T
+
+    for iterations, raw_tol in ((1, 1e-4), (40, None)):
+        theirs = pycleora.embed(graph, feature_dim=256, num_iterations=iterations, whiten=True)
+        emb = ct.embed(path, columns="node node", iterations=iterations, init="pycleora",
+                       whiten="pca", whiten_each_step=True, whiten_floor=0.0)
+        ours = emb.vectors[[emb.index(i) for i in graph.entity_ids]]
+        np.testing.assert_allclose(cosines(ours), cosines(theirs), atol=1e-3)
+        if raw_tol is not None:
+            signs = np.sign((ours * theirs).sum(axis=0))
+            np.testing.assert_allclose(ours * signs, theirs, atol=raw_tol)
+
+
+def test_movielens_clique_expansion(data_file):
+    emb = ct.embed(data_file("movielens_100k/baskets.tsv"), columns="transient::user complex::reflexive::item",
+                   dim=64, iterations=5)
+    assert len(emb) == 1682 and np.isfinite(emb.vectors).all()
+
+
+def test_ego_twitter_gzip(data_file):
+    emb = ct.embed(data_file("ego_twitter/edges.tsv.gz"), columns="node node", dim=32, iterations=3)
+    assert len(emb) == 81306 and np.isfinite(emb.vectors).all()
