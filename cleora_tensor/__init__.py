@@ -19,16 +19,18 @@ from importlib.metadata import PackageNotFoundError, version
 from .api import embed, embed_graph
 from .backends import Backend, SparseOperator, available_backends, get_backend
 from .columns import ColumnSpec, parse_columns
+from .compose import combine
 from .config import EmbedConfig
-from .embedding import Embedding
+from .embedding import Embedding, TrainedState
 from .errors import ColumnSpecError, InputFormatError
 from .hypergraph import DataWarning, Graph, Hypergraph, Vocabulary
+from .inductive import embed_new
 from .init import entity_keys, initialize
 from .io import read_table
 from .markov import markov_matrix
 from .normalize import normalize_rows
-from .propagate import Propagation, estimate_memory, propagate
-from .whiten import Whitening, whiten
+from .propagation import Propagation, estimate_memory, propagate
+from .whitening import Whitening, whiten
 
 try:
     __version__ = version("cleora-tensor")
@@ -47,11 +49,14 @@ __all__ = [
     "InputFormatError",
     "Propagation",
     "SparseOperator",
+    "TrainedState",
     "Vocabulary",
     "Whitening",
     "available_backends",
+    "combine",
     "embed",
     "embed_graph",
+    "embed_new",
     "entity_keys",
     "estimate_memory",
     "get_backend",

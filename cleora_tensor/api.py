@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from tqdm import tqdm
 
-from ._xp import namespace
-from .backends import get_backend
+from ._xp import namespace, to_numpy
+from .backends import select_backend
 from .config import EmbedConfig
-from .embedding import Embedding
+from .embedding import Embedding, TrainedState
 from .hypergraph import Graph, Hypergraph
 from .init import initialize
-from .propagate import propagate
+from .propagation import propagate
 
 __all__ = ["embed", "embed_graph"]
 
@@ -34,13 +37,16 @@ def embed(
     seed: int = 0,
     init: str = "hash",
     initial: Any = None,
+    feature_weight: float = 1.0,
+    scales: Sequence[int] | None = None,
     max_cell_size: int | None = 1024,
     eps: float = 1e-10,
     threads: int | None = None,
-    backend: str = "scipy",
+    backend: str | None = None,
     device: Any = None,
     input_format: str | None = None,
     skip_bad_rows: bool = False,
+    keep_state: bool = True,
     progress: bool = False,
 ) -> Embedding | dict[str, Embedding]:
     """Cleora embeddings of the entities of a table.
@@ -59,22 +65,40 @@ def embed(
         ``iterations=40, whiten="pca", whiten_each_step=True, whiten_floor=0``
         (and ``init="pycleora"`` for its initial vectors); the defaults here
         were chosen by evaluation on ``../shared/data`` (README, "Defaults").
-    initial : array, optional
-        Initial vectors instead of the hash initialization, shape
+    initial : array or mapping, optional
+        Entity features as initial vectors: an array of shape
         ``(graph.num_entities, dim)`` in the order of the graph's entities
-        (:attr:`Hypergraph.graph().entity_ids <Graph.entity_ids>`), joint mode
-        only.
+        (:attr:`Hypergraph.graph().entity_ids <Graph.entity_ids>`, joint mode
+        only), or a mapping from entity id (or ``(type, id)``) to a vector of
+        length ``dim``; entities without a feature keep the hash initialization.
+        Any array-API namespace.
+    feature_weight : float, default 1.0
+        In ``[0, 1]``: an entity with a feature starts from
+        ``(1 - feature_weight) * hash_init + feature_weight * feature``
+        (pycleora's ``embed_with_node_features`` mixes with 0.5).
+    scales : sequence of int, optional
+        Multi-scale embedding (pycleora's ``embed_multiscale``): the vectors after
+        each of these steps (at most ``iterations``), each whitened as
+        configured, concatenated to ``(n_entities, dim * len(scales))``.
     threads : int or None, default None
         CPU worker threads (all cores if None); results do not depend on it.
-    backend : str, default "scipy"
-        Backend name (see :func:`~cleora_tensor.backends.get_backend`).
+    backend : str or None, default None
+        Backend name (``"scipy"``, ``"torch"``, ``"cupy"``, ``"array_api"``; see
+        :func:`~cleora_tensor.backends.get_backend`). None: inferred from an
+        ``initial`` array (a torch tensor selects ``"torch"`` on its device),
+        else ``"scipy"``. A name that conflicts with ``initial`` is an error.
     device : optional
-        Device of the backend.
+        Device of the backend, e.g. ``"cuda"``, ``"cuda:1"``; default
+        ``initial``'s device, else the backend's default (the CPU; the current
+        GPU for ``"cupy"``).
     input_format : {"tsv", "csv", "parquet"}, optional
         Default: from the file extension.
     skip_bad_rows : bool, default False
         Skip rows with a wrong number of fields (counted and reported) instead of
         raising.
+    keep_state : bool, default True
+        Keep :attr:`Embedding.state` (one more ``(n_entities, dim)`` array, saved
+        in ``.npz`` outputs) for :func:`~cleora_tensor.embed_new`.
     progress : bool, default False
         Progress bars on stderr.
 
@@ -83,10 +107,13 @@ def embed(
     Embedding or dict of str to Embedding
         One :class:`Embedding` of the non-transient entities (joint mode), or one
         per relation keyed by relation name (pairwise mode). Vectors are float32
-        ``(n_entities, dim)`` arrays of the backend's namespace.
+        ``(n_entities, dim)`` arrays of the backend's namespace, on its device.
 
     Raises
     ------
+    BackendUnavailableError
+        If the backend's package is not installed (the message gives the pip
+        command).
     ColumnSpecError
         On an invalid column specification.
     InputFormatError
@@ -94,7 +121,9 @@ def embed(
     OSError
         If an input file cannot be read.
     ValueError
-        On invalid parameters (the message names the parameter).
+        On invalid parameters (the message names the parameter), a device that
+        is not available (e.g. ``"cuda"`` without a GPU), or a ``backend`` that
+        conflicts with ``initial``.
 
     Examples
     --------
@@ -117,9 +146,12 @@ def embed(
         init=init,
         max_cell_size=max_cell_size,
         eps=eps,
+        scales=scales,
     )
-    if initial is not None and relations != "joint":
-        raise ValueError("initial= is supported in joint mode only (one graph)")
+    if initial is not None and relations != "joint" and not isinstance(initial, Mapping):
+        raise ValueError("an initial array needs joint mode (one graph); pass a mapping id -> vector")
+    # An unusable backend or device fails here, before the input is read.
+    select_backend(backend, device=device, like=None if isinstance(initial, Mapping) else initial)
     hypergraph = Hypergraph.read(
         source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=progress
     )
@@ -127,7 +159,15 @@ def embed(
     del hypergraph  # the token codes are no longer needed; free them before propagating
     results = {
         graph.name: embed_graph(
-            graph, config, initial=initial, threads=threads, backend=backend, device=device, progress=progress
+            graph,
+            config,
+            initial=initial,
+            feature_weight=feature_weight,
+            threads=threads,
+            backend=backend,
+            device=device,
+            keep_state=keep_state,
+            progress=progress,
         )
         for graph in tqdm(graphs, desc="relations", disable=not progress or len(graphs) == 1, file=sys.stderr)
     }
@@ -139,9 +179,11 @@ def embed_graph(
     config: EmbedConfig,
     *,
     initial: Any = None,
+    feature_weight: float = 1.0,
     threads: int | None = None,
-    backend: str = "scipy",
+    backend: str | None = None,
     device: Any = None,
+    keep_state: bool = True,
     progress: bool = False,
 ) -> Embedding:
     """Embed one :class:`~cleora_tensor.hypergraph.Graph` as configured.
@@ -151,10 +193,7 @@ def embed_graph(
     graph : Graph
         From :meth:`Hypergraph.graph`.
     config : EmbedConfig
-    initial : array, optional
-        Shape ``(graph.num_entities, config.dim)``; replaces the hash
-        initialization.
-    threads, backend, device, progress
+    initial, feature_weight, threads, backend, device, keep_state, progress
         As in :func:`embed`.
 
     Returns
@@ -165,25 +204,16 @@ def embed_graph(
     Raises
     ------
     ValueError
-        If ``initial`` has the wrong shape.
+        If ``initial`` has the wrong shape or ``feature_weight`` is outside
+        ``[0, 1]``.
     """
-    chosen = get_backend(backend, device=device)
+    chosen = select_backend(backend, device=device, like=None if isinstance(initial, Mapping) else initial)
     operator = chosen.operator(graph.markov(config.propagation), threads=threads)
-    if initial is None:
-        x = initialize(
-            graph.keys(config.init),
-            config.dim,
-            seed=config.seed,
-            method=config.init,
-            threads=threads,
-            xp=chosen.xp,
-            device=chosen.device,
-        )
-    else:
-        expected = (graph.num_entities, config.dim)
-        if tuple(initial.shape) != expected:
-            raise ValueError(f"initial must have shape {expected}, got {tuple(initial.shape)}")
-        x = chosen.asarray(initial)
+    x = _initial_vectors(graph, config, initial, feature_weight, threads, chosen)
+    output = graph.output
+    # Whiten with the statistics of the entities that are output: in a star
+    # expansion the transient side of the bipartite graph would dominate.
+    fit_rows = None if output.all() else chosen.xp.asarray(np.flatnonzero(output), device=chosen.device)
     result = propagate(
         operator,
         x,
@@ -192,19 +222,22 @@ def embed_graph(
         whiten=config.whiten,
         whiten_each_step=config.whiten_each_step,
         whiten_floor=config.whiten_floor,
+        whiten_rows=fit_rows,
         eps=config.eps,
         tol=config.tol,
         threads=threads,
         overwrite_x=x is not initial,
+        snapshots=config.scales or (),
         progress=progress,
     )
-    output = graph.output
-    vectors = result.vectors
-    if not output.all():
-        xp = namespace(vectors)
-        rows = xp.asarray(output.nonzero()[0], device=chosen.device)
-        vectors = xp.take(vectors, rows, axis=0)
+    xp = namespace(result.vectors)
+    vectors = xp.concat(result.snapshots, axis=1) if config.scales else result.vectors
+    if fit_rows is not None:
+        vectors = xp.take(vectors, fit_rows, axis=0)
     ids = graph.entity_ids
+    state = None
+    if keep_state and result.previous is not None and not config.scales:
+        state = TrainedState(ids, graph.types, result.previous, result.whitening)
     return Embedding(
         entity_ids=[i for i, keep in zip(ids, output) if keep] if not output.all() else ids,
         types=graph.types[output],
@@ -213,4 +246,46 @@ def embed_graph(
         occurrences=graph.occurrences[output],
         config=config,
         relation=graph.name,
+        state=state,
     )
+
+
+def _initial_vectors(
+    graph: Graph, config: EmbedConfig, initial: Any, feature_weight: float, threads: int | None, backend: Any
+) -> Any:
+    """The ``(n, dim)`` start: hash initialization, features, or their mix."""
+    if not 0.0 <= feature_weight <= 1.0:
+        raise ValueError(f"feature_weight must be in [0, 1], got {feature_weight!r}")
+    n, dim = graph.num_entities, config.dim
+    if initial is not None and not isinstance(initial, Mapping) and tuple(initial.shape) != (n, dim):
+        raise ValueError(f"initial must have shape {(n, dim)}, got {tuple(initial.shape)}")
+    if initial is not None and not isinstance(initial, Mapping) and feature_weight == 1.0:
+        return backend.asarray(initial)
+    hashed = initialize(
+        graph.keys(config.init), dim, seed=config.seed, method=config.init,
+        threads=threads, xp=backend.xp, device=backend.device,
+    )
+    if initial is None or feature_weight == 0.0:
+        return hashed
+    if isinstance(initial, Mapping):
+        features, has = _features_from_mapping(graph, initial, dim)
+        weight = backend.asarray(has[:, None] * feature_weight)
+        return hashed + weight * (backend.asarray(features) - hashed)
+    return (1.0 - feature_weight) * hashed + feature_weight * backend.asarray(initial)
+
+
+def _features_from_mapping(graph: Graph, initial: Mapping, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Host ``(n, dim)`` float32 features and an ``(n,)`` float32 0/1 mask."""
+    features = np.zeros((graph.num_entities, dim), dtype=np.float32)
+    has = np.zeros(graph.num_entities, dtype=np.float32)
+    for row, (entity, type_) in enumerate(zip(graph.entity_ids, graph.types)):
+        vector = initial.get((str(type_), entity), initial.get(entity))
+        if vector is None:
+            continue
+        vector = np.asarray(to_numpy(vector), dtype=np.float32).reshape(-1)
+        if vector.shape != (dim,):
+            raise ValueError(f"the feature of {entity!r} has length {vector.shape[0]}, expected dim={dim}")
+        features[row], has[row] = vector, 1.0
+    if not has.any():
+        raise ValueError("initial: no key of the mapping is an entity of the graph")
+    return features, has

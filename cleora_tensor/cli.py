@@ -1,4 +1,4 @@
-"""Command-line interface: ``cleora-tensor embed | info | similar | demo``.
+"""Command-line interface: ``cleora-tensor embed | embed-new | info | similar | evaluate | demo``.
 
 Exit status 0 on success, 2 on bad usage or bad input (one line on stderr, no
 traceback), 130 when interrupted. Progress bars and warnings go to stderr.
@@ -13,6 +13,8 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any
+
+from .backends import available_backends
 
 __all__ = ["main"]
 
@@ -30,6 +32,18 @@ def _embed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dim", "-d", type=int, default=256, help="embedding dimension (default: 256)")
 
 
+def _propagation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--iterations", "-n", type=int, default=15, help="propagation steps (default: 15; pycleora: 40)")
+    parser.add_argument("--propagation", choices=("left", "symmetric"), default="left", help="transition matrix (default: left)")
+    parser.add_argument("--whiten", choices=("pca", "zca", "none"), default="zca", help="whitening method (default: zca; pycleora: pca)")
+    parser.add_argument("--whiten-each-step", action="store_true", help="whiten after every step, as pycleora does (default: once at the end)")
+    parser.add_argument("--whiten-floor", type=float, default=0.1, help="relative eigenvalue floor of the whitening in [0, 1] (default: 0.1; pycleora: 0)")
+    parser.add_argument("--residual", type=float, default=0.0, help="weight of the previous iterate in [0, 1) (default: 0)")
+    parser.add_argument("--tol", type=float, default=None, help="stop when the RMS change falls below TOL")
+    parser.add_argument("--seed", type=int, default=0, help="initialization seed (default: 0)")
+    parser.add_argument("--init", choices=("hash", "pycleora"), default="hash", help="initializer; pycleora reproduces pycleora 3.2.1 (default: hash)")
+
+
 def _cell_size(text: str) -> int | None:
     value = int(text)
     if value < 0:
@@ -43,21 +57,26 @@ def _parser() -> argparse.ArgumentParser:
 
     embed = commands.add_parser("embed", help="embed the entities of input files", description="Embed the entities of input files and write them to --output.")
     _embed_options(embed)
-    embed.add_argument("--iterations", "-n", type=int, default=15, help="propagation steps (default: 15; pycleora: 40)")
-    embed.add_argument("--propagation", choices=("left", "symmetric"), default="left", help="transition matrix (default: left)")
-    embed.add_argument("--whiten", choices=("pca", "zca", "none"), default="zca", help="whitening method (default: zca; pycleora: pca)")
-    embed.add_argument("--whiten-each-step", action="store_true", help="whiten after every step, as pycleora does (default: once at the end)")
-    embed.add_argument("--whiten-floor", type=float, default=0.1, help="relative eigenvalue floor of the whitening in [0, 1] (default: 0.1; pycleora: 0)")
-    embed.add_argument("--residual", type=float, default=0.0, help="weight of the previous iterate in [0, 1) (default: 0)")
-    embed.add_argument("--tol", type=float, default=None, help="stop when the RMS change falls below TOL")
-    embed.add_argument("--seed", type=int, default=0, help="initialization seed (default: 0)")
-    embed.add_argument("--init", choices=("hash", "pycleora"), default="hash", help="initializer; pycleora reproduces pycleora 3.2.1 (default: hash)")
+    _propagation_options(embed)
     embed.add_argument("--output", "-o", type=Path, default=Path("embeddings.npz"), help="output file; pairwise mode writes PREFIX__typeA__typeB.EXT (default: embeddings.npz)")
     embed.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="output format (default: from the --output extension, else npz)")
     embed.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    embed.add_argument("--backend", default="scipy", help="backend (default: scipy)")
+    embed.add_argument("--backend", choices=available_backends(), default="scipy", help="backend; torch and cupy need their pip extras (default: scipy)")
+    embed.add_argument("--device", default=None, help="device of the backend, e.g. cpu, cuda, cuda:1 (default: the backend's: cpu; the current GPU for cupy)")
     embed.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     embed.set_defaults(handler=_cmd_embed)
+
+    embed_new = commands.add_parser("embed-new", help="embed entities of new rows that a model did not know", description="Embed the entities of NEW_INPUT that MODEL (an .npz written by 'embed') did not know: one propagation step from their known neighbours, no re-training.")
+    embed_new.add_argument("model", type=Path, metavar="MODEL", help=".npz file written by 'embed'")
+    embed_new.add_argument("inputs", nargs="+", metavar="NEW_INPUT", help="files with the new rows")
+    embed_new.add_argument("--columns", "-c", metavar="SPEC", help="column specification of the new rows (default: the model's)")
+    embed_new.add_argument("--input-format", choices=("tsv", "csv", "parquet"), help="input format (default: from the extension, else tsv)")
+    embed_new.add_argument("--skip-bad-rows", action="store_true", help="skip rows with a wrong number of fields (counted) instead of failing")
+    embed_new.add_argument("--output", "-o", type=Path, default=Path("new_embeddings.npz"), help="output file (default: new_embeddings.npz)")
+    embed_new.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="output format (default: from the extension, else npz)")
+    embed_new.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    embed_new.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
+    embed_new.set_defaults(handler=_cmd_embed_new)
 
     info = commands.add_parser("info", help="describe the graph of input files", description="Count rows, entities, relations and non-zeros, and estimate the memory of embedding.")
     _embed_options(info)
@@ -78,6 +97,37 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", "-o", type=Path, default=Path("karate_club.npz"), help="output file (default: karate_club.npz)")
     demo.add_argument("--dim", "-d", type=int, default=16, help="embedding dimension (default: 16)")
     demo.set_defaults(handler=_cmd_demo)
+
+    evaluate = commands.add_parser("evaluate", help="measure embedding quality on held-out data", description="Node classification of saved embeddings, or link prediction / basket completion: split the rows (seeded), embed the training part, rank the held-out part, beside the popularity and co-occurrence baselines.")
+    protocols = evaluate.add_subparsers(dest="protocol", required=True, metavar="PROTOCOL")
+    classification = protocols.add_parser("classification", help="logistic regression on saved embeddings", description="Logistic regression on the vectors of EMBEDDINGS: accuracy and macro-F1 (single-label) or micro/macro-F1 with top-k prediction (multi-label, DeepWalk protocol).")
+    classification.add_argument("embeddings", type=Path, metavar="EMBEDDINGS", help="file written by 'embed'")
+    classification.add_argument("labels", type=Path, metavar="LABELS", help="node<TAB>label lines; repeat a node for several labels")
+    classification.add_argument("--split-file", type=Path, help="node<TAB>train|val|test lines (e.g. planetoid_split.tsv); default: random splits")
+    classification.add_argument("--train-ratio", type=float, default=0.8, help="training fraction of the random splits (default: 0.8)")
+    classification.add_argument("--seeds", type=int, default=5, help="number of random splits, seeds 0..N-1 (default: 5)")
+    classification.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="format of EMBEDDINGS (default: from the extension)")
+    for name, default_fraction, spec_help in (
+        ("link-prediction", 0.1, '"node node" or "user item"'),
+        ("basket-completion", 0.2, '"transient::basket complex::reflexive::item"'),
+    ):
+        ranking = protocols.add_parser(name, help=f"{name.replace('-', ' ')} with baselines", description=f"Hold out {default_fraction:.0%} (seeded) of the {'edges' if name == 'link-prediction' else 'baskets with at least 2 items (one item each)'}, embed the rest, rank every entity for each held-out one: MRR and HR@10, beside the popularity and co-occurrence baselines.")
+        ranking.add_argument("inputs", type=Path, metavar="EDGES" if name == "link-prediction" else "BASKETS", help="TSV file (.gz allowed)")
+        ranking.add_argument("--columns", "-c", required=True, metavar="SPEC", help=f"column specification, e.g. {spec_help}")
+        ranking.add_argument("--test-fraction", type=float, default=default_fraction, help=f"fraction held out (default: {default_fraction})")
+        ranking.add_argument("--split-seed", type=int, default=0, help="seed of the hold-out (default: 0)")
+        ranking.add_argument("--prior", type=float, default=0.1, help="also score cosine + PRIOR * log(popularity); 0: cosine only (default: 0.1)")
+        ranking.add_argument("--stability", action="store_true", help="also embed all rows and a seeded 95%% subsample and compare")
+        ranking.add_argument("--train-output", type=Path, help="write the training rows to this file")
+        ranking.add_argument("--dim", "-d", type=int, default=256, help="embedding dimension (default: 256)")
+        ranking.add_argument("--max-cell-size", type=_cell_size, default=1024, metavar="N", help="clique guard (default: 1024; 0 disables)")
+        _propagation_options(ranking)
+        ranking.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+        ranking.add_argument("--backend", choices=available_backends(), default="scipy", help="backend (default: scipy)")
+        ranking.add_argument("--device", default=None, help="device of the backend")
+    for sub in protocols.choices.values():
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        sub.set_defaults(handler=_cmd_evaluate)
     return parser
 
 
@@ -113,6 +163,7 @@ def _cmd_embed(args: argparse.Namespace) -> None:
         max_cell_size=args.max_cell_size,
         threads=args.threads,
         backend=args.backend,
+        device=args.device,
         input_format=args.input_format,
         skip_bad_rows=args.skip_bad_rows,
         progress=not args.quiet,
@@ -127,9 +178,29 @@ def _cmd_embed(args: argparse.Namespace) -> None:
         print(f"{PROG}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
+def _cmd_embed_new(args: argparse.Namespace) -> None:
+    from .embedding import Embedding
+    from .inductive import embed_new
+
+    model = Embedding.load(args.model, format="npz")
+    new = embed_new(
+        model,
+        args.inputs if len(args.inputs) > 1 else args.inputs[0],
+        columns=args.columns,
+        input_format=args.input_format,
+        skip_bad_rows=args.skip_bad_rows,
+        threads=args.threads,
+    )
+    (path,), fmt = _output_paths(args.output, args.format, [None])
+    new.save(path, format=fmt)
+    if not args.quiet:
+        cold = int((new.degrees == 0).sum())
+        print(f"{PROG}: wrote {len(new)} new vectors to {path} ({cold} without a known neighbour got their initial vector)", file=sys.stderr)
+
+
 def _cmd_info(args: argparse.Namespace) -> None:
     from .hypergraph import Hypergraph
-    from .propagate import estimate_memory
+    from .propagation import estimate_memory
 
     hypergraph = Hypergraph.read(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
@@ -180,6 +251,30 @@ def _cmd_similar(args: argparse.Namespace) -> None:
         embedding.most_similar(args.entity, args.top_k, entity_type=args.entity_type, target_type=args.target_type), 1
     ):
         print(f"{rank}\t{entity}\t{score:.6f}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from . import evaluation
+
+    try:
+        if args.protocol == "classification":
+            report = evaluation.classification_report(
+                args.embeddings, args.labels, split_file=args.split_file, train_ratio=args.train_ratio,
+                seeds=args.seeds, embedding_format=args.format,
+            )
+        else:
+            run = evaluation.link_prediction_report if args.protocol == "link-prediction" else evaluation.basket_completion_report
+            report = run(
+                args.inputs, columns=args.columns, test_fraction=args.test_fraction, split_seed=args.split_seed,
+                prior=args.prior, with_stability=args.stability, train_output=args.train_output,
+                dim=args.dim, iterations=args.iterations, propagation=args.propagation, whiten=args.whiten,
+                whiten_each_step=args.whiten_each_step, whiten_floor=args.whiten_floor, residual=args.residual,
+                tol=args.tol, seed=args.seed, init=args.init, max_cell_size=args.max_cell_size,
+                threads=args.threads, backend=args.backend, device=args.device,
+            )
+    except ImportError as error:  # scikit-learn is an optional extra
+        raise ValueError(f"{error}; install it with: pip install 'cleora-tensor[eval]'") from None
+    print(json.dumps(report, indent=2) if args.json else evaluation.format_report(report))
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:

@@ -64,6 +64,10 @@ class EmbedConfig:
         truncation is reported. ``None`` disables the guard.
     eps : float, default 1e-10
         Floor for row norms and whitening eigenvalues (pycleora's value).
+    scales : tuple of int, optional
+        Multi-scale output: the vectors after each of these steps (at most
+        ``iterations``; sorted, duplicates dropped), concatenated in that order
+        (pycleora's ``embed_multiscale``).
 
     Raises
     ------
@@ -85,6 +89,7 @@ class EmbedConfig:
     init: str = "hash"
     max_cell_size: int | None = 1024
     eps: float = 1e-10
+    scales: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", parse_columns(self.columns).spec)
@@ -107,6 +112,12 @@ class EmbedConfig:
             raise ValueError(f"tol must be positive or None, got {self.tol!r}")
         if not self.eps > 0:
             raise ValueError(f"eps must be positive, got {self.eps!r}")
+        if self.scales is not None:
+            object.__setattr__(self, "scales", tuple(sorted(set(self.scales))))
+            if not self.scales:
+                raise ValueError("scales must be None or a non-empty sequence of steps")
+            for step in self.scales:
+                _check_int("scales", step, 1, self.iterations)
 
     def to_json(self) -> str:
         """Serialize to a JSON object string (keys are the field names)."""

@@ -36,8 +36,10 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from .config import EmbedConfig
-from .embedding import Embedding
+from ._xp import to_numpy
+from .embedding import Embedding, TrainedState
 from .errors import InputFormatError
+from .whitening import Whitening
 
 __all__ = ["FORMATS", "atomic_write", "infer_format", "load_embedding", "save_embedding"]
 
@@ -313,27 +315,48 @@ def _type_dictionary(types: np.ndarray) -> pa.DictionaryArray:
 # ----------------------------------------------------------------------- npz
 
 
-def _write_npz(out: BinaryIO, embedding: Embedding) -> None:
-    n = len(embedding)
-    ids = pa.array(embedding.entity_ids, type=pa.large_string())
+def _entity_arrays(prefix: str, entity_ids: list[str], types: np.ndarray) -> dict[str, np.ndarray]:
+    """Ids as one UTF-8 blob plus int64 offsets, types as codes into names."""
+    n = len(entity_ids)
+    ids = pa.array(entity_ids, type=pa.large_string())
     offsets = np.frombuffer(ids.buffers()[1], dtype=np.int64, count=n + 1)
     # An empty array may have no data buffer at all.
     utf8 = np.frombuffer(ids.buffers()[2] or b"", dtype=np.uint8, count=int(offsets[-1]))
-    types = _type_dictionary(embedding.types)
-    code_dtype = np.int16 if len(types.dictionary) <= np.iinfo(np.int16).max else np.int32
+    dictionary = _type_dictionary(types)
+    code_dtype = np.int16 if len(dictionary.dictionary) <= np.iinfo(np.int16).max else np.int32
+    return {
+        f"{prefix}entity_ids_utf8": utf8,
+        f"{prefix}entity_ids_offsets": offsets,
+        f"{prefix}type_codes": dictionary.indices.to_numpy().astype(code_dtype),
+        f"{prefix}type_names": np.asarray(dictionary.dictionary.to_pylist(), dtype=np.str_),
+    }
+
+
+def _state_arrays(state: TrainedState | None) -> dict[str, np.ndarray]:
+    if state is None:
+        return {}
+    arrays = _entity_arrays("state_", state.entity_ids, state.types)
+    arrays["state_previous"] = np.asarray(to_numpy(state.previous))
+    whitening = state.whitening
+    if whitening is not None:
+        arrays["state_whitening_method"] = np.asarray(whitening.method, dtype=np.str_)
+        for name in ("mean", "matrix", "eigenvalues"):
+            arrays[f"state_whitening_{name}"] = np.asarray(to_numpy(getattr(whitening, name)))
+    return arrays
+
+
+def _write_npz(out: BinaryIO, embedding: Embedding) -> None:
     config = embedding.config
     np.savez(
         out,
         format_version=np.asarray(_NPZ_VERSION, dtype=np.int64),
         vectors=embedding.vectors,
-        entity_ids_utf8=utf8,
-        entity_ids_offsets=offsets,
-        type_codes=types.indices.to_numpy().astype(code_dtype),
-        type_names=np.asarray(types.dictionary.to_pylist(), dtype=np.str_),
+        **_entity_arrays("", embedding.entity_ids, embedding.types),
         degrees=embedding.degrees,
         occurrences=embedding.occurrences,
         config=np.asarray("" if config is None else config.to_json(), dtype=np.str_),
         relation=np.asarray(embedding.relation or "", dtype=np.str_),
+        **_state_arrays(embedding.state),
     )
 
 
@@ -365,10 +388,25 @@ def _read_npz(path: Path) -> Embedding:
                 str(path), f"not a cleora_tensor .npz file: missing {', '.join(missing)}"
             )
         try:
-            arrays = {key: archive[key] for key in _NPZ_KEYS}
+            arrays = {key: archive[key] for key in archive.files if key in _NPZ_KEYS or key.startswith("state_")}
         except ValueError as error:  # object arrays would need pickle
             raise InputFormatError(str(path), str(error)) from error
-    offsets, utf8 = arrays["entity_ids_offsets"], arrays["entity_ids_utf8"]
+    entity_ids, types = _entities_from_arrays(path, arrays, "")
+    return _embedding(
+        path,
+        entity_ids=entity_ids,
+        types=types,
+        vectors=arrays["vectors"],
+        degrees=arrays["degrees"],
+        occurrences=arrays["occurrences"],
+        config=_config_from_json(path, str(arrays["config"])),
+        relation=str(arrays["relation"]) or None,
+        state=_state_from_arrays(path, arrays),
+    )
+
+
+def _entities_from_arrays(path: Path, arrays: dict, prefix: str) -> tuple[list[str], np.ndarray]:
+    offsets, utf8 = arrays[f"{prefix}entity_ids_offsets"], arrays[f"{prefix}entity_ids_utf8"]
     if (
         offsets.dtype != np.int64
         or utf8.dtype != np.uint8
@@ -378,7 +416,7 @@ def _read_npz(path: Path) -> Embedding:
         or offsets[-1] != len(utf8)
         or np.any(np.diff(offsets) < 0)
     ):
-        raise InputFormatError(str(path), "entity_ids_offsets do not index entity_ids_utf8")
+        raise InputFormatError(str(path), f"{prefix}entity_ids_offsets do not index {prefix}entity_ids_utf8")
     ids = pa.LargeStringArray.from_buffers(
         len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(utf8)
     )
@@ -386,21 +424,30 @@ def _read_npz(path: Path) -> Embedding:
         ids.validate(full=True)
     except pa.ArrowInvalid as error:
         raise InputFormatError(str(path), f"entity ids are not valid UTF-8: {error}") from error
-    codes, names = arrays["type_codes"], arrays["type_names"]
+    codes, names = arrays[f"{prefix}type_codes"], arrays[f"{prefix}type_names"]
     if codes.size and (
         not np.issubdtype(codes.dtype, np.integer) or codes.min() < 0 or codes.max() >= len(names)
     ):
-        raise InputFormatError(str(path), "type_codes do not index type_names")
-    return _embedding(
-        path,
-        entity_ids=ids.to_pylist(),
-        types=names.astype(np.str_)[codes],
-        vectors=arrays["vectors"],
-        degrees=arrays["degrees"],
-        occurrences=arrays["occurrences"],
-        config=_config_from_json(path, str(arrays["config"])),
-        relation=str(arrays["relation"]) or None,
-    )
+        raise InputFormatError(str(path), f"{prefix}type_codes do not index {prefix}type_names")
+    return ids.to_pylist(), names.astype(np.str_)[codes]
+
+
+def _state_from_arrays(path: Path, arrays: dict) -> TrainedState | None:
+    if "state_previous" not in arrays:
+        return None
+    entity_ids, types = _entities_from_arrays(path, arrays, "state_")
+    whitening = None
+    if "state_whitening_method" in arrays:
+        whitening = Whitening(
+            mean=arrays["state_whitening_mean"],
+            matrix=arrays["state_whitening_matrix"],
+            eigenvalues=arrays["state_whitening_eigenvalues"],
+            method=str(arrays["state_whitening_method"]),
+        )
+    previous = arrays["state_previous"]
+    if previous.shape != (len(entity_ids), arrays["vectors"].shape[1]):
+        raise InputFormatError(str(path), "state_previous does not match the state's entities")
+    return TrainedState(entity_ids, types, previous, whitening)
 
 
 # ------------------------------------------------------------------- parquet

@@ -30,6 +30,7 @@ def cosine_top_k(
     *,
     exclude: Any | None = None,
     candidates: Any | None = None,
+    bias: Any | None = None,
     xp: Any | None = None,
 ) -> tuple[Any, Any]:
     """The ``top_k`` rows of ``vectors`` most cosine-similar to each query.
@@ -50,6 +51,11 @@ def cosine_top_k(
         itself). Anything :func:`xp.asarray` accepts.
     candidates : boolean array, shape (n,), optional
         Restrict the results to rows where the mask is true.
+    bias : real array, shape (n,), optional
+        Added to every query's cosine with each row before ranking, e.g. a
+        popularity prior ``prior * log(occurrences)`` (see
+        :meth:`Embedding.complete <cleora_tensor.Embedding.complete>`); the
+        returned scores include it.
     xp : array namespace, optional
         Inferred from ``vectors`` and ``queries`` when omitted.
 
@@ -59,7 +65,7 @@ def cosine_top_k(
         Row indices of the neighbours, most similar first; equal scores are
         ordered by lower index.
     scores : array, shape (q, k), float32
-        The cosine similarities, in the same order.
+        The cosine similarities (plus ``bias``), in the same order.
 
     Both arrays are in the namespace and on the device of the input.
 
@@ -67,8 +73,9 @@ def cosine_top_k(
     ------
     ValueError
         If ``vectors`` or ``queries`` is not 2-D or not floating point, their
-        widths differ, ``top_k < 1``, or ``exclude``/``candidates`` has the
-        wrong shape, dtype or (for ``exclude``) an index outside ``[0, n)``.
+        widths differ, ``top_k < 1``, or ``exclude``/``candidates``/``bias``
+        has the wrong shape, dtype or (for ``exclude``) an index outside
+        ``[0, n)``.
         The message names the parameter.
 
     Notes
@@ -129,6 +136,14 @@ def cosine_top_k(
         if bool(xp.any((exclude < 0) | (exclude >= n))):
             raise ValueError(f"exclude must hold row indices in [0, {n})")
         eligible -= 1
+    if bias is not None:
+        bias = xp.asarray(bias, device=dev)
+        if not xp.isdtype(bias.dtype, "real floating") or tuple(bias.shape) != (n,):
+            raise ValueError(
+                f"bias must be a real floating array of shape ({n},), got "
+                f"{bias.dtype} of shape {tuple(bias.shape)}"
+            )
+        bias = xp.astype(bias, vectors.dtype)
     k = max(0, min(top_k, eligible))
     if k == 0 or q == 0:
         return (
@@ -149,6 +164,8 @@ def cosine_top_k(
         stop = min(start + batch, q)
         scores = xp.matmul(queries[start:stop, :], xp.matrix_transpose(vectors))
         scores = scores * inverse_norms[None, :]
+        if bias is not None:
+            scores = scores + bias[None, :]
         # Masked entries get -inf so that the sort moves them behind every
         # eligible row; k never reaches past the eligible ones.
         if candidates is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import device_of, float64_supported, is_numpy, namespace
+from ._xp import device_of, eigh, float64_supported, is_numpy, namespace
 from .parallel import ROW_BLOCK, map_blocks, resolve_threads, row_blocks, single_threaded_blas
 
 __all__ = ["Whitening", "whiten"]
@@ -28,7 +28,7 @@ _METHODS = ("pca", "zca")
 # task. Both are fixed, so partial sums and their order do not depend on the
 # thread count.
 _BLOCK = 1024
-_BLOCKS_PER_TASK = 64
+_BLOCKS_PER_TASK = 16
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class Whitening:
         method: str = "pca",
         eps: float = 1e-10,
         floor: float = 0.0,
+        rows: Any = None,
         threads: int | None = None,
         xp: Any = None,
     ) -> Whitening:
@@ -82,6 +83,10 @@ class Whitening:
             largest one are raised to it (regularized whitening), so directions
             with little variance are rescaled by a common factor instead of being
             blown up to unit variance. 0 is plain whitening.
+        rows : integer array, optional
+            Shape ``(m,)``: fit on these rows of ``y`` only (default: all), e.g.
+            the output entities of a graph with transient ones, whose side of a
+            bipartite graph would otherwise dominate the first direction.
         threads : int or None, default None
             Worker threads of the NumPy path; the result does not depend on it.
         xp : namespace, optional
@@ -114,7 +119,7 @@ class Whitening:
             raise ValueError(f"floor must be in [0, 1], got {floor!r}")
         if y.ndim != 2:
             raise ValueError(f"y must be 2-D (n, d), got shape {tuple(y.shape)}")
-        n, d = y.shape
+        n, d = (y.shape[0] if rows is None else rows.shape[0]), y.shape[1]
         device = device_of(y)
         acc = xp.float64 if float64_supported(xp, device) else xp.float32
         if n < 2:
@@ -122,15 +127,19 @@ class Whitening:
             zeros = xp.zeros((d,), dtype=y.dtype, device=device)
             return cls(zeros, eye, xp.ones((d,), dtype=acc, device=device), method)
         if is_numpy(xp):
-            mean, cov = _moments_numpy(y, resolve_threads(threads))
+            mean, cov = _moments_numpy(y, rows, resolve_threads(threads))
             mean, cov = xp.asarray(mean), xp.asarray(cov)
         else:
-            mean, cov = _moments_generic(y, acc, xp)
-        eigenvalues, vectors = xp.linalg.eigh(cov)
+            mean, cov = _moments_generic(y, rows, acc, xp)
+        eigenvalues, vectors = eigh(cov, xp=xp)
         eigenvalues = xp.flip(eigenvalues)
         vectors = _canonical_signs(xp.flip(vectors, axis=1), xp)
-        lowest = max(eps, floor * float(eigenvalues[0])) if floor else eps
-        scaled = vectors * (1.0 / xp.sqrt(xp.clip(eigenvalues, min=lowest)))[None, :]
+        # Array bounds, not float(eigenvalues[0]): reading a value back to the
+        # host would synchronize a GPU in every step of the loop.
+        floored = xp.clip(eigenvalues, min=eps)
+        if floor:
+            floored = xp.maximum(floored, floor * eigenvalues[:1])
+        scaled = vectors * (1.0 / xp.sqrt(floored))[None, :]
         matrix = scaled if method == "pca" else xp.matmul(scaled, vectors.T)
         return cls(xp.astype(mean, y.dtype), xp.astype(matrix, y.dtype), eigenvalues, method)
 
@@ -227,28 +236,36 @@ def _canonical_signs(vectors: Any, xp: Any) -> Any:
     return vectors * (1.0 - 2.0 * xp.astype(peaks < 0, vectors.dtype))[None, :]
 
 
-def _moments_generic(y: Any, acc: Any, xp: Any) -> tuple[Any, Any]:
-    n, d = y.shape
+def _moments_generic(y: Any, rows: Any, acc: Any, xp: Any) -> tuple[Any, Any]:
+    n, d = (y.shape[0] if rows is None else rows.shape[0]), y.shape[1]
     blocks = row_blocks(n, ROW_BLOCK)
+
+    def block(start: int, stop: int) -> Any:
+        part = y[start:stop, ...] if rows is None else xp.take(y, rows[start:stop], axis=0)
+        return xp.astype(part, acc)
+
     total = xp.zeros((d,), dtype=acc, device=device_of(y))
     for start, stop in blocks:
-        total = total + xp.sum(xp.astype(y[start:stop, ...], acc), axis=0)
+        total = total + xp.sum(block(start, stop), axis=0)
     mean = total / n
     cov = xp.zeros((d, d), dtype=acc, device=device_of(y))
     for start, stop in blocks:
-        centered = xp.astype(y[start:stop, ...], acc) - mean
+        centered = block(start, stop) - mean
         cov = cov + xp.matmul(centered.T, centered)
     return mean, cov / (n - 1)
 
 
-def _moments_numpy(y: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
-    n, d = y.shape
+def _moments_numpy(y: np.ndarray, rows: np.ndarray | None, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    n, d = (y.shape[0] if rows is None else len(rows)), y.shape[1]
     tasks = row_blocks(n, _BLOCK * _BLOCKS_PER_TASK)
+
+    def block(a: int, b: int) -> np.ndarray:
+        return y[a:b] if rows is None else y[rows[a:b]]
 
     def column_sums(start: int, stop: int) -> np.ndarray:
         total = np.zeros(d)
         for a in range(start, stop, _BLOCK):
-            total += y[a : min(a + _BLOCK, stop)].sum(axis=0, dtype=np.float64)
+            total += block(a, min(a + _BLOCK, stop)).sum(axis=0, dtype=np.float64)
         return total
 
     mean = sum(map_blocks(column_sums, tasks, threads)) / n
@@ -257,9 +274,9 @@ def _moments_numpy(y: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]
         cov = np.zeros((d, d))
         buffer = np.empty((_BLOCK, d))
         for a in range(start, stop, _BLOCK):
-            rows = y[a : min(a + _BLOCK, stop)]
+            part = block(a, min(a + _BLOCK, stop))
             # One pass converts to float64 and centers, into a reused buffer.
-            centered = np.subtract(rows, mean, out=buffer[: len(rows)])
+            centered = np.subtract(part, mean, out=buffer[: len(part)])
             cov += centered.T @ centered
         return cov
 

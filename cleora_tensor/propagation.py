@@ -8,7 +8,7 @@ place on two ``(n, d)`` buffers (plus ``O(d^2)`` and per-block temporaries).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from ._xp import device_of, float64_supported, is_numpy, namespace
 from .backends import SparseOperator
 from .normalize import normalize_rows
 from .parallel import ROW_BLOCK, map_blocks, resolve_threads, row_blocks
-from .whiten import Whitening
+from .whitening import Whitening
 
 __all__ = ["Propagation", "estimate_memory", "propagate"]
 
@@ -39,12 +39,21 @@ class Propagation:
         Steps run (fewer than requested when ``tol`` stopped the loop).
     converged : bool
         Whether ``tol`` stopped the loop.
+    previous : array or None
+        Shape ``(n, d)``: the iterate the last step started from (before that
+        step's product), None after zero steps. With :attr:`whitening` it is what
+        an inductive step for new entities needs (DESIGN section 10).
+    snapshots : tuple of array
+        Shape ``(n, d)`` each: the embedding after each requested ``snapshots``
+        step (whitened like the final result), in increasing step order.
     """
 
     vectors: Any
     whitening: Whitening | None
     iterations: int
     converged: bool
+    previous: Any = None
+    snapshots: tuple = ()
 
 
 def propagate(
@@ -56,10 +65,12 @@ def propagate(
     whiten: str = "zca",
     whiten_each_step: bool = False,
     whiten_floor: float = 0.1,
+    whiten_rows: Any = None,
     eps: float = 1e-10,
     tol: float | None = None,
     threads: int | None = None,
     overwrite_x: bool = False,
+    snapshots: Sequence[int] = (),
     callback: Callable[[int, Any], None] | None = None,
     progress: bool = False,
 ) -> Propagation:
@@ -95,6 +106,10 @@ def propagate(
     whiten_floor : float, default 0.1
         Relative eigenvalue floor of the whitening (see
         :meth:`Whitening.fit`); pycleora 3.2.1 uses 0.
+    whiten_rows : integer array, optional
+        Rows the whitening statistics come from (default: all); the transform
+        applies to all rows. :func:`~cleora_tensor.embed` passes the output
+        (non-transient) entities.
     eps : float, default 1e-10
         Absolute floor of row norms and of whitening eigenvalues.
     tol : float, optional
@@ -104,6 +119,11 @@ def propagate(
     overwrite_x : bool, default False
         Allow reusing ``x``'s memory as a work buffer (saves one ``(n, d)``
         array); ``x`` is garbage afterwards.
+    snapshots : sequence of int, default ()
+        Steps (1-based, at most ``iterations``) after which to keep a copy of the
+        embedding, whitened like the final one: multi-scale embeddings from one
+        run (pycleora's ``embed_multiscale``). One ``(n, d)`` copy each; steps
+        after an early ``tol`` stop are not taken.
     callback : callable, optional
         ``callback(step, vectors)`` after every step, step counted from 0 (as in
         pycleora's ``embed``); must not keep ``vectors`` (the buffer is reused).
@@ -143,6 +163,9 @@ def propagate(
         raise ValueError(f"tol must be positive or None, got {tol!r}")
     if not 0.0 <= whiten_floor <= 1.0:
         raise ValueError(f"whiten_floor must be in [0, 1], got {whiten_floor!r}")
+    wanted = set(snapshots)
+    if any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= iterations for s in wanted):
+        raise ValueError(f"snapshots must be steps in [1, iterations={iterations}], got {list(snapshots)}")
     operator = _as_operator(operator, threads)
     xp = namespace(x)
     if x.ndim != 2 or x.shape[0] != operator.shape[1]:
@@ -150,31 +173,58 @@ def propagate(
     inplace = is_numpy(xp)
     threads = resolve_threads(threads)
 
-    current, owned, spare = x, overwrite_x, None
+    whiten_at_end = whiten != "none" and not whiten_each_step
+
+    def finish(vectors: Any, owned: bool) -> tuple[Whitening | None, Any]:
+        if not whiten_at_end:
+            return None, vectors
+        fitted = Whitening.fit(
+            vectors, method=whiten, eps=eps, floor=whiten_floor, rows=whiten_rows, threads=threads
+        )
+        return fitted, fitted.transform(vectors, threads=threads, out=vectors if owned and inplace else None)
+
+    current, owned, spare, previous = x, overwrite_x, None, None
     whitening = None
+    taken = []
     converged = False
     step = 0
     for step in tqdm(range(iterations), desc="propagate", unit="it", disable=not progress, file=sys.stderr):
-        y = operator.matmul(current, out=spare)
+        # Drop the name "spare" at once: off NumPy the steps below return new
+        # arrays, and the product's buffer should be freed with its last use.
+        y, spare = operator.matmul(current, out=spare), None
         if residual > 0:
             y = _mix(y, current, residual, threads, inplace, xp)
         y = normalize_rows(y, eps=eps, threads=threads, out=y if inplace else None)
         if whiten != "none" and whiten_each_step:
-            whitening = Whitening.fit(y, method=whiten, eps=eps, floor=whiten_floor, threads=threads)
+            whitening = Whitening.fit(
+                y, method=whiten, eps=eps, floor=whiten_floor, rows=whiten_rows, threads=threads
+            )
             y = whitening.transform(y, threads=threads, out=y if inplace else None)
         if callback is not None:
             callback(step, y)
         if tol is not None and _rms_change(y, current, xp) < tol:
             converged = True
-        spare = current if (owned and inplace) else None
-        current, owned = y, True
+        # Every SparseOperator writes into out=, so on every backend the next
+        # product reuses the buffer this step started from: one (n, d)
+        # allocation less per step (~120 ms at 110 k x 256 on torch-CPU, where
+        # large buffers are fresh pages each time).
+        spare = current if owned else None
+        previous, current, owned = current, y, True
+        if step + 1 in wanted:
+            taken.append(finish(xp.asarray(current, copy=True), True)[1])
         if converged:
             break
     ran = step + 1 if iterations else 0
-    if whiten != "none" and not whiten_each_step:
-        whitening = Whitening.fit(current, method=whiten, eps=eps, floor=whiten_floor, threads=threads)
-        current = whitening.transform(current, threads=threads, out=current if owned and inplace else None)
-    return Propagation(vectors=current, whitening=whitening, iterations=ran, converged=converged)
+    if whiten_at_end:
+        whitening, current = finish(current, owned)
+    return Propagation(
+        vectors=current,
+        whitening=whitening,
+        iterations=ran,
+        converged=converged,
+        previous=previous,
+        snapshots=tuple(taken),
+    )
 
 
 def _as_operator(operator: Any, threads: int | None) -> SparseOperator:
@@ -206,12 +256,14 @@ def _mix(y: Any, previous: Any, residual: float, threads: int, inplace: bool, xp
 
 
 def _rms_change(y: Any, previous: Any, xp: Any) -> float:
-    acc = xp.float64 if float64_supported(xp, device_of(y)) else xp.float32
-    total = 0.0
+    device = device_of(y)
+    acc = xp.float64 if float64_supported(xp, device) else xp.float32
+    # Accumulate on the device: a single host read (GPU sync) per step.
+    total = xp.zeros((), dtype=acc, device=device)
     for start, stop in row_blocks(y.shape[0], ROW_BLOCK):
         diff = xp.astype(y[start:stop, ...] - previous[start:stop, ...], acc)
-        total += float(xp.sum(diff * diff))
-    return (total / max(y.shape[0] * y.shape[1], 1)) ** 0.5
+        total = total + xp.sum(diff * diff)
+    return (float(total) / max(y.shape[0] * y.shape[1], 1)) ** 0.5
 
 
 def estimate_memory(n_entities: int, nnz: int, dim: int, *, threads: int | None = None) -> int:

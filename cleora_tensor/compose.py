@@ -1,0 +1,84 @@
+"""Averaging embeddings of the same entities from several datasets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._xp import to_numpy
+from .embedding import Embedding
+
+__all__ = ["combine"]
+
+
+def combine(embeddings: Sequence[Embedding], *, weights: Sequence[float] | None = None) -> Embedding:
+    """Average entity vectors across embeddings, aligned by ``(type, id)``.
+
+    Because Cleora's initialization depends only on an entity's key, embeddings
+    of related datasets computed with the same configuration (and ZCA or no
+    whitening, which keep the shared coordinates) can be composed: each vector is
+    L2-normalized, the vectors of an entity are averaged over the embeddings that
+    contain it (weighted by ``weights``), and the average is re-normalized.
+
+    Parameters
+    ----------
+    embeddings : sequence of Embedding
+        Same dimension; any namespaces (the result is NumPy).
+    weights : sequence of float, optional
+        Non-negative weight per embedding (default: equal).
+
+    Returns
+    -------
+    Embedding
+        The union of the entities, in order of first appearance; vectors
+        ``(n, dim)`` float32 with unit rows; ``degrees`` and ``occurrences``
+        summed; ``config`` of the first embedding if all agree, else None.
+
+    Raises
+    ------
+    ValueError
+        On no embeddings, different dimensions, or bad weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = Embedding(["x"], np.array(["t"]), np.array([[1.0, 0.0]], np.float32), np.ones(1), np.ones(1, np.int64))
+    >>> b = Embedding(["x", "y"], np.array(["t", "t"]), np.eye(2, dtype=np.float32)[::-1].copy(),
+    ...               np.ones(2), np.ones(2, np.int64))
+    >>> combine([a, b]).vectors
+    array([[0.70710677, 0.70710677],
+           [1.        , 0.        ]], dtype=float32)
+    """
+    if not embeddings:
+        raise ValueError("embeddings must not be empty")
+    dims = {e.dim for e in embeddings}
+    if len(dims) != 1:
+        raise ValueError(f"all embeddings must have the same dimension, got {sorted(dims)}")
+    weights = np.ones(len(embeddings)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if weights.shape != (len(embeddings),) or np.any(weights < 0) or not weights.sum() > 0:
+        raise ValueError("weights must be one non-negative number per embedding, not all zero")
+    position: dict[tuple[str, str], int] = {}
+    for e in embeddings:
+        for key in zip(e.types.tolist(), e.entity_ids):
+            position.setdefault(key, len(position))
+    n, dim = len(position), dims.pop()
+    total = np.zeros((n, dim))
+    degrees, occurrences = np.zeros(n), np.zeros(n, np.int64)
+    for e, weight in zip(embeddings, weights):
+        rows = np.fromiter((position[k] for k in zip(e.types.tolist(), e.entity_ids)), np.int64, len(e))
+        vectors = to_numpy(e.vectors).astype(np.float64)
+        total[rows] += weight * vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        degrees[rows] += e.degrees
+        occurrences[rows] += e.occurrences
+    total /= np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
+    configs = {e.config for e in embeddings}
+    keys = list(position)
+    return Embedding(
+        entity_ids=[entity for _, entity in keys],
+        types=np.array([type_ for type_, _ in keys], dtype=str),
+        vectors=total.astype(np.float32),
+        degrees=degrees,
+        occurrences=occurrences,
+        config=configs.pop() if len(configs) == 1 else None,
+    )

@@ -1,0 +1,117 @@
+"""Embeddings for entities unseen at training time (DESIGN section 10).
+
+An unseen entity's vector is one more propagation step: the Markov-weighted
+average of its known neighbours' vectors from the iterate the last step started
+from, L2-normalized and passed through the run's last whitening transform — the
+same operations that produced the known entities' vectors, so the new vectors
+live in the same coordinates. Nothing is re-trained and nothing random happens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from ._xp import device_of, namespace, to_numpy
+from .columns import ColumnSpec
+from .embedding import Embedding
+from .hypergraph import Hypergraph
+from .init import initialize
+from .normalize import normalize_rows
+
+__all__ = ["embed_new"]
+
+
+def embed_new(
+    model: Embedding,
+    source: Any,
+    *,
+    columns: str | ColumnSpec | None = None,
+    input_format: str | None = None,
+    skip_bad_rows: bool = False,
+    threads: int | None = None,
+) -> Embedding:
+    """Vectors for the entities of new rows that ``model`` did not know.
+
+    Parameters
+    ----------
+    model : Embedding
+        A result of :func:`~cleora_tensor.embed` with its :attr:`Embedding.state`
+        (kept by default, and saved in ``.npz`` files).
+    source : path, list of paths, iterable of lines, or table
+        The new rows, read like :func:`~cleora_tensor.embed`'s input.
+    columns : str or ColumnSpec, optional
+        Column specification of the new rows; default: the model's.
+    input_format, skip_bad_rows, threads
+        As in :func:`~cleora_tensor.embed`.
+
+    Returns
+    -------
+    Embedding
+        One row per unseen entity of an output (non-transient) type, in order of
+        first occurrence in the new rows; ``vectors`` ``(n_new, dim)`` float32 in
+        the model's namespace and on its device; ``degrees``: total edge weight to
+        *known* entities in the new rows — 0 flags an entity with no known
+        neighbour, which gets its deterministic initial vector (normalized and
+        whitened like the others); ``occurrences`` counted in the new rows.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` has no state (``keep_state=False``, or a multi-scale run),
+        or its configuration is missing.
+    ColumnSpecError, InputFormatError, OSError
+        From reading the new rows.
+
+    Notes
+    -----
+    Only edges to known entities count (edges among new entities are ignored:
+    one step, no re-training). With ``residual > 0`` the residual term of a new
+    entity is its initial vector. In pairwise mode, pass the model of one
+    relation; its relation is used.
+    """
+    state, config = model.state, model.config
+    if state is None or config is None:
+        raise ValueError(
+            "the model has no trained state: embed with keep_state=True (the default) and "
+            "save as .npz; multi-scale embeddings cannot be extended"
+        )
+    hypergraph = Hypergraph.read(
+        source, columns or config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows
+    )
+    relations = [model.relation] if model.relation else None
+    graph = hypergraph.graph(relations, max_cell_size=config.max_cell_size)
+    known_row = {key: row for row, key in enumerate(zip(state.types.tolist(), state.entity_ids))}
+    rows = np.array([known_row.get(key, -1) for key in zip(graph.types.tolist(), graph.entity_ids)])
+    known, new = rows >= 0, np.flatnonzero((rows < 0) & graph.output)
+
+    # One left-Markov step restricted to known neighbours, on the host.
+    weights = scipy.sparse.csr_array(graph.adjacency, dtype=np.float64)[new][:, np.flatnonzero(known)]
+    degrees = np.asarray(weights.sum(axis=1)).ravel()
+    previous = to_numpy(state.previous)[rows[known]].astype(np.float64)
+    averaged = (weights @ previous) / np.where(degrees > 0, degrees, 1.0)[:, None]
+
+    xp = namespace(state.previous)
+    device = device_of(state.previous)
+    start = initialize(
+        graph.keys(config.init)[new], config.dim, seed=config.seed, method=config.init, threads=threads
+    )
+    cold = degrees == 0
+    averaged[cold] = start[cold]
+    if config.residual > 0:
+        averaged[~cold] = (1 - config.residual) * averaged[~cold] + config.residual * start[~cold]
+    vectors = normalize_rows(xp.asarray(averaged.astype(np.float32), device=device), eps=config.eps, threads=threads)
+    if state.whitening is not None:
+        vectors = state.whitening.transform(vectors, threads=threads)
+    ids = graph.entity_ids
+    return Embedding(
+        entity_ids=[ids[i] for i in new],
+        types=graph.types[new],
+        vectors=vectors,
+        degrees=degrees,
+        occurrences=graph.occurrences[new],
+        config=config,
+        relation=model.relation,
+    )
