@@ -10,10 +10,12 @@ Configurations:
 * ``pycleora``: ``SparseMatrix.from_files(..., "user item")`` then
   ``pycleora.embed(graph, feature_dim=dim, num_iterations=iterations)``, i.e. its
   defaults: left Markov, PCA whitening every step.
-* ``ours-same``: cleora_tensor doing the same work: ``whiten="pca",
-  whiten_each_step=True, whiten_floor=0``, ``iterations`` steps.
-* ``ours-default``: cleora_tensor with its defaults except ``iterations``
-  (ZCA whitening once at the end).
+* ``ours-same``: cleora_tensor doing the same work: ``preset="pycleora"``
+  (PCA whitening every step, no early stop) with the hash initializer,
+  ``iterations`` steps.
+* ``ours-default``: cleora_tensor's default (classification) schedule, ZCA
+  whitening once at the end, with early stopping off so that it also runs
+  ``iterations`` steps.
 
 Usage::
 
@@ -51,12 +53,9 @@ def _child(config: str, path: str, dim: int, iterations: int, backend: str, devi
 
         graph = ct.Hypergraph.read(path, "user item").graph()
         built = time.perf_counter()
-        same = config == "ours-same"
-        embed_config = ct.EmbedConfig(
-            columns="user item",
-            dim=dim,
-            iterations=iterations,
-            **({"whiten": "pca", "whiten_each_step": True, "whiten_floor": 0.0} if same else {}),
+        preset = "pycleora" if config == "ours-same" else "classification"
+        embed_config = ct.EmbedConfig.from_preset(
+            preset, columns="user item", dim=dim, iterations=iterations, init="hash", tol=0
         )
         vectors = ct.embed_graph(graph, embed_config, backend=backend, device=device).vectors
         entities = graph.num_entities

@@ -29,18 +29,19 @@ from sklearn.model_selection import train_test_split
 
 import cleora_tensor as ct
 
-# (label, iterations, whiten, each_step, floor): pycleora's schedule, then variants.
+# (label, iterations, whiten, each_step, floor, tol): pycleora's schedule, then variants.
 SCHEDULES = [
-    ("pycleora: PCA every step", 40, "pca", True, 0.0),
-    ("ZCA every step", 40, "zca", True, 0.0),
-    ("no whitening", 40, "none", False, 0.0),
-    ("PCA once at the end", 40, "pca", False, 0.0),
-    ("ZCA once at the end", 40, "zca", False, 0.0),
+    ("pycleora: PCA every step", 40, "pca", True, 0.0, None),
+    ("ZCA every step", 40, "zca", True, 0.0, None),
+    ("no whitening", 40, "none", False, 0.0, None),
+    ("PCA once at the end", 40, "pca", False, 0.0, None),
+    ("ZCA once at the end", 40, "zca", False, 0.0, None),
     *[
-        (f"ZCA at the end, floor {floor:g}", iterations, "zca", False, floor)
+        (f"ZCA at the end, floor {floor:g}", iterations, "zca", False, floor, None)
         for iterations in (10, 15, 20, 30)
         for floor in (1e-3, 1e-2, 1e-1)
     ],
+    ("default: ZCA at the end, floor 0.1, tol 0.32", 15, "zca", False, 0.1, 0.32),
 ]
 BASKETS = {
     "groceries": "transient::basket complex::reflexive::item",
@@ -48,8 +49,12 @@ BASKETS = {
 }
 
 
-def _embed(graph: ct.Graph, iterations: int, whiten: str, each_step: bool, floor: float) -> np.ndarray:
+def _embed(
+    graph: ct.Graph, iterations: int, whiten: str, each_step: bool, floor: float, tol: float | None
+) -> np.ndarray:
     x = ct.initialize(graph.keys(), 256)
+    # As embed does: whitening statistics from the output (non-transient) entities.
+    rows = None if graph.output.all() else np.flatnonzero(graph.output)
     return ct.propagate(
         graph.markov("left"),
         x,
@@ -57,6 +62,8 @@ def _embed(graph: ct.Graph, iterations: int, whiten: str, each_step: bool, floor
         whiten=whiten,
         whiten_each_step=each_step,
         whiten_floor=floor,
+        tol=tol,
+        whiten_rows=rows,
         overwrite_x=True,
     ).vectors
 

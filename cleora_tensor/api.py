@@ -25,17 +25,18 @@ def embed(
     source: Any,
     *,
     columns: str,
-    dim: int = 256,
-    iterations: int = 15,
+    preset: str = "classification",
+    dim: int | None = None,
+    iterations: int | None = None,
     relations: str = "joint",
     propagation: str = "left",
-    whiten: str = "zca",
-    whiten_each_step: bool = False,
-    whiten_floor: float = 0.1,
+    whiten: str | None = None,
+    whiten_each_step: bool | None = None,
+    whiten_floor: float | None = None,
     residual: float = 0.0,
     tol: float | None = None,
     seed: int = 0,
-    init: str = "hash",
+    init: str | None = None,
     initial: Any = None,
     feature_weight: float = 1.0,
     scales: Sequence[int] | None = None,
@@ -60,11 +61,16 @@ def embed(
     columns : str
         Column specification, e.g. ``"transient::basket complex::reflexive::item"``
         (see :func:`~cleora_tensor.parse_columns`).
-    dim, iterations, relations, propagation, whiten, whiten_each_step, whiten_floor, residual, tol, seed, init, max_cell_size, eps
-        See :class:`~cleora_tensor.EmbedConfig`. pycleora 3.2.1's ``embed`` is
-        ``iterations=40, whiten="pca", whiten_each_step=True, whiten_floor=0``
-        (and ``init="pycleora"`` for its initial vectors); the defaults here
-        were chosen by evaluation on ``../shared/data`` (README, "Defaults").
+    preset : {"classification", "retrieval", "pycleora"}, default "classification"
+        Starting values of ``dim, iterations, whiten, whiten_each_step,
+        whiten_floor, tol, init`` (see :data:`~cleora_tensor.config.PRESETS`);
+        chosen by evaluation on ``../shared/data`` (README, "Defaults").
+        ``"pycleora"`` reproduces pycleora 3.2.1's ``embed``.
+    dim, iterations, whiten, whiten_each_step, whiten_floor, tol, init
+        None: the preset's value. Otherwise see
+        :class:`~cleora_tensor.EmbedConfig` (``tol=0`` disables early stopping).
+    relations, propagation, residual, seed, max_cell_size, eps
+        See :class:`~cleora_tensor.EmbedConfig`.
     initial : array or mapping, optional
         Entity features as initial vectors: an array of shape
         ``(graph.num_entities, dim)`` in the order of the graph's entities
@@ -131,7 +137,8 @@ def embed(
     >>> emb.vectors.shape
     (3, 8)
     """
-    config = EmbedConfig(
+    config = EmbedConfig.from_preset(
+        preset,
         columns=columns,
         dim=dim,
         iterations=iterations,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends import available_backends
+from .config import PRESETS, EmbedConfig
 
 __all__ = ["main"]
 
@@ -29,19 +30,21 @@ def _embed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bad-rows", action="store_true", help="skip rows with a wrong number of fields (counted) instead of failing")
     parser.add_argument("--relations", choices=("joint", "pairwise"), default="joint", help="one graph for all relations, or one per relation (default: joint)")
     parser.add_argument("--max-cell-size", type=_cell_size, default=1024, metavar="N", help="clique guard: ids kept per complex cell in complex x complex relations; 0 disables (default: 1024)")
-    parser.add_argument("--dim", "-d", type=int, default=256, help="embedding dimension (default: 256)")
+    parser.add_argument("--dim", "-d", type=int, default=None, help="embedding dimension (preset; classification: 256)")
 
 
 def _propagation_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--iterations", "-n", type=int, default=15, help="propagation steps (default: 15; pycleora: 40)")
+    # Options left at None take the preset's value (cleora_tensor.config.PRESETS).
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="classification", help="starting values of the options marked (preset): classification (default), retrieval, or pycleora (reproduces pycleora 3.2.1)")
+    parser.add_argument("--iterations", "-n", type=int, default=None, help="propagation steps (preset; classification: 15)")
     parser.add_argument("--propagation", choices=("left", "symmetric"), default="left", help="transition matrix (default: left)")
-    parser.add_argument("--whiten", choices=("pca", "zca", "none"), default="zca", help="whitening method (default: zca; pycleora: pca)")
-    parser.add_argument("--whiten-each-step", action="store_true", help="whiten after every step, as pycleora does (default: once at the end)")
-    parser.add_argument("--whiten-floor", type=float, default=0.1, help="relative eigenvalue floor of the whitening in [0, 1] (default: 0.1; pycleora: 0)")
+    parser.add_argument("--whiten", choices=("pca", "zca", "none"), default=None, help="whitening method (preset; classification: zca)")
+    parser.add_argument("--whiten-each-step", action=argparse.BooleanOptionalAction, default=None, help="whiten after every step, as pycleora does, or once at the end (preset; classification: at the end)")
+    parser.add_argument("--whiten-floor", type=float, default=None, help="relative eigenvalue floor of the whitening in [0, 1] (preset; classification: 0.1)")
     parser.add_argument("--residual", type=float, default=0.0, help="weight of the previous iterate in [0, 1) (default: 0)")
-    parser.add_argument("--tol", type=float, default=None, help="stop when the RMS change falls below TOL")
+    parser.add_argument("--tol", type=float, default=None, help="stop when the RMS per-entity change of a step falls below TOL; 0 disables (preset; classification: 0.32)")
     parser.add_argument("--seed", type=int, default=0, help="initialization seed (default: 0)")
-    parser.add_argument("--init", choices=("hash", "pycleora"), default="hash", help="initializer; pycleora reproduces pycleora 3.2.1 (default: hash)")
+    parser.add_argument("--init", choices=("hash", "pycleora"), default=None, help="initializer; pycleora reproduces pycleora 3.2.1 (preset; classification: hash)")
 
 
 def _cell_size(text: str) -> int | None:
@@ -149,6 +152,7 @@ def _cmd_embed(args: argparse.Namespace) -> None:
     result = embed(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
         columns=args.columns,
+        preset=args.preset,
         dim=args.dim,
         iterations=args.iterations,
         relations=args.relations,
@@ -210,6 +214,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
     )
     vocabulary = hypergraph.vocabulary
     graphs = hypergraph.graphs(args.relations, max_cell_size=args.max_cell_size)
+    dim = args.dim or EmbedConfig(columns=hypergraph.spec.spec).dim
     report: dict[str, Any] = {
         "columns": hypergraph.spec.spec,
         "rows": hypergraph.n_rows,
@@ -226,11 +231,11 @@ def _cmd_info(args: argparse.Namespace) -> None:
                 "output_entities": int(g.output.sum()),
                 "nnz": g.nnz,
                 "truncated_cells": g.truncated_cells,
-                "estimated_peak_memory_bytes": estimate_memory(g.num_entities, g.nnz, args.dim, threads=args.threads),
+                "estimated_peak_memory_bytes": estimate_memory(g.num_entities, g.nnz, dim, threads=args.threads),
             }
             for g in graphs
         ],
-        "dim": args.dim,
+        "dim": dim,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -267,7 +272,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             report = run(
                 args.inputs, columns=args.columns, test_fraction=args.test_fraction, split_seed=args.split_seed,
                 prior=args.prior, with_stability=args.stability, train_output=args.train_output,
-                dim=args.dim, iterations=args.iterations, propagation=args.propagation, whiten=args.whiten,
+                preset=args.preset, dim=args.dim, iterations=args.iterations, propagation=args.propagation, whiten=args.whiten,
                 whiten_each_step=args.whiten_each_step, whiten_floor=args.whiten_floor, residual=args.residual,
                 tol=args.tol, seed=args.seed, init=args.init, max_cell_size=args.max_cell_size,
                 threads=args.threads, backend=args.backend, device=args.device,

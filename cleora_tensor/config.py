@@ -8,7 +8,7 @@ from typing import Any
 
 from .columns import parse_columns
 
-__all__ = ["EmbedConfig"]
+__all__ = ["PRESETS", "EmbedConfig"]
 
 _CHOICES = {
     "relations": ("joint", "pairwise"),
@@ -52,8 +52,14 @@ class EmbedConfig:
         Relative eigenvalue floor of the whitening, in ``[0, 1]`` (pycleora: 0).
     residual : float, default 0.0
         Weight ``r`` of the previous iterate: ``Y = (1 - r) P E + r E``.
-    tol : float or None, default None
-        Stop early when the RMS change of the embedding falls below ``tol``.
+    tol : float or None, default 0.32
+        Stop early when the root-mean-square, over entities, of the L2 change of
+        an entity's (unit) vector in one step falls below ``tol``; None or 0
+        disables it. Dimension-free: pycleora's ``convergence_threshold`` ``c``
+        (an RMS over single coordinates) is ``tol = c * sqrt(dim)``. 0.32 stops
+        dense, fast-mixing graphs after 3-4 steps, before they over-smooth, and
+        leaves sparse graphs (cora, citeseer) at ``iterations``
+        (``benchmarks/QUALITY.md``).
     seed : int, default 0
         Seed of the deterministic initialization, in ``[0, 2**63)``.
     init : {"hash", "pycleora"}, default "hash"
@@ -84,7 +90,7 @@ class EmbedConfig:
     whiten_each_step: bool = False
     whiten_floor: float = 0.1
     residual: float = 0.0
-    tol: float | None = None
+    tol: float | None = 0.32
     seed: int = 0
     init: str = "hash"
     max_cell_size: int | None = 1024
@@ -108,8 +114,10 @@ class EmbedConfig:
             raise ValueError(f"whiten_each_step must be a bool, got {self.whiten_each_step!r}")
         if not 0.0 <= self.residual < 1.0:
             raise ValueError(f"residual must be in [0, 1), got {self.residual!r}")
+        if self.tol == 0:
+            object.__setattr__(self, "tol", None)
         if self.tol is not None and not self.tol > 0:
-            raise ValueError(f"tol must be positive or None, got {self.tol!r}")
+            raise ValueError(f"tol must be positive, 0 or None, got {self.tol!r}")
         if not self.eps > 0:
             raise ValueError(f"eps must be positive, got {self.eps!r}")
         if self.scales is not None:
@@ -118,6 +126,27 @@ class EmbedConfig:
                 raise ValueError("scales must be None or a non-empty sequence of steps")
             for step in self.scales:
                 _check_int("scales", step, 1, self.iterations)
+
+    @classmethod
+    def from_preset(cls, preset: str = "classification", /, **fields: Any) -> EmbedConfig:
+        """A configuration from a named preset, with fields that are not None overriding it.
+
+        Parameters
+        ----------
+        preset : {"classification", "retrieval", "pycleora"}, default "classification"
+            See :data:`PRESETS`.
+        **fields
+            Any :class:`EmbedConfig` field; ``columns`` is required. None means
+            "the preset's value" (pass ``tol=0`` to disable early stopping).
+
+        Raises
+        ------
+        ValueError
+            On an unknown preset or an invalid field value.
+        """
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+        return cls(**{**PRESETS[preset], **{k: v for k, v in fields.items() if v is not None}})
 
     def to_json(self) -> str:
         """Serialize to a JSON object string (keys are the field names)."""
@@ -137,6 +166,32 @@ class EmbedConfig:
             raise ValueError("configuration JSON must be an object")
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+#: Named starting points for :meth:`EmbedConfig.from_preset` and ``embed(preset=...)``,
+#: chosen on ``../shared/data`` (``benchmarks/QUALITY.md``):
+#:
+#: - ``"classification"``: the field defaults — ZCA whitening once at the end with
+#:   eigenvalues floored at 10 % of the largest, up to 15 steps, early stop at
+#:   ``tol=0.32``. Best node classification and stable embeddings.
+#: - ``"retrieval"``: ``dim=1024``, one step, ``whiten_floor=1`` (centering and a
+#:   uniform scale: no direction is amplified). For ranking items/links, with
+#:   :meth:`Embedding.complete`'s popularity prior it beats item popularity and
+#:   item-item co-occurrence on the basket and link benchmarks.
+#: - ``"pycleora"``: pycleora 3.2.1's ``embed`` defaults — 40 steps, PCA whitening
+#:   after every step, its initializer, no early stop.
+PRESETS: dict[str, dict[str, Any]] = {
+    "classification": {},
+    "retrieval": {"dim": 1024, "iterations": 1, "whiten": "zca", "whiten_floor": 1.0, "tol": None},
+    "pycleora": {
+        "iterations": 40,
+        "whiten": "pca",
+        "whiten_each_step": True,
+        "whiten_floor": 0.0,
+        "tol": None,
+        "init": "pycleora",
+    },
+}
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import xxhash
 
 from ._xp import device_of, is_numpy
-from .parallel import map_blocks, resolve_threads, row_blocks
+from .parallel import GENERIC_BLOCK, map_blocks, resolve_threads, row_blocks
 
 __all__ = ["entity_keys", "initialize"]
 
@@ -197,6 +197,7 @@ def initialize(
 
     # Blocks bound the int64 temporaries to a few MiB (cache-resident; NumPy
     # releases the GIL in its integer kernels, so they also run in parallel).
-    threads = resolve_threads(threads) if is_numpy(xp) else 1
-    map_blocks(fill, row_blocks(keys.shape[0], _INIT_BLOCK), threads)
+    numpy_path = is_numpy(xp)
+    block = _INIT_BLOCK if numpy_path else GENERIC_BLOCK
+    map_blocks(fill, row_blocks(keys.shape[0], block), resolve_threads(threads) if numpy_path else 1)
     return out

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._xp import is_numpy, namespace
-from .parallel import ROW_BLOCK, map_blocks, resolve_threads, row_blocks
+from .parallel import GENERIC_BLOCK, ROW_BLOCK, map_blocks, resolve_threads, row_blocks
 
 __all__ = ["normalize_rows"]
 
@@ -63,11 +63,13 @@ def normalize_rows(
         raise ValueError(f"out must have shape {tuple(x.shape)}, got {tuple(out.shape)}")
     if is_numpy(xp):
         return _normalize_numpy(x, eps, resolve_threads(threads), out)
-    norms = xp.sqrt(xp.sum(x * x, axis=1, keepdims=True))
-    result = x / xp.clip(norms, min=eps)
-    if out is None:
-        return result
-    out[...] = result
+    out = xp.empty_like(x) if out is None else out
+    # Blockwise into out: temporaries stay at GENERIC_BLOCK rows, and out=x
+    # works in place.
+    for start, stop in row_blocks(x.shape[0], GENERIC_BLOCK):
+        rows = x[start:stop, ...]
+        norms = xp.sqrt(xp.sum(rows * rows, axis=1, keepdims=True))
+        out[start:stop, ...] = rows / xp.clip(norms, min=eps)
     return out
 
 

@@ -17,13 +17,17 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import TypeVar
 
-__all__ = ["ROW_BLOCK", "available_threads", "map_blocks", "resolve_threads", "row_blocks", "single_threaded_blas"]
+__all__ = ["GENERIC_BLOCK", "ROW_BLOCK", "available_threads", "map_blocks", "resolve_threads", "row_blocks", "single_threaded_blas"]
 
 T = TypeVar("T")
 
-#: Rows per block of the dense kernels: large enough for efficient BLAS calls,
+#: Rows per block of the NumPy kernels: large enough for efficient BLAS calls,
 #: small enough that a block of 256 float64 columns (8 MiB) stays in cache.
 ROW_BLOCK = 4096
+#: Rows per block of the generic array-API path (torch, CuPy, ...): bounds its
+#: temporaries (32 MiB at 256 float64 columns) while keeping kernels large
+#: enough for a GPU or a multithreaded CPU library.
+GENERIC_BLOCK = 16384
 
 
 def available_threads() -> int:

@@ -12,13 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from ._xp import device_of, float64_supported, is_numpy, namespace
 from .backends import SparseOperator
 from .normalize import normalize_rows
-from .parallel import ROW_BLOCK, map_blocks, resolve_threads, row_blocks
+from .parallel import GENERIC_BLOCK, ROW_BLOCK, map_blocks, resolve_threads, row_blocks
 from .whitening import Whitening
 
 __all__ = ["Propagation", "estimate_memory", "propagate"]
@@ -82,7 +81,7 @@ def propagate(
         Y = (1 - residual) Y + residual E
         Y = Y / max(||Y_row||_2, eps)
         Y = whiten(Y)                    # only if whiten_each_step
-        stop if RMS(Y - E) < tol
+        stop if sqrt(mean_i ||Y_i - E_i||^2) < tol
 
     then, unless ``whiten_each_step``, whiten the result once.
 
@@ -113,7 +112,11 @@ def propagate(
     eps : float, default 1e-10
         Absolute floor of row norms and of whitening eigenvalues.
     tol : float, optional
-        Stop when the root-mean-square change of the embedding is below ``tol``.
+        Stop when the root-mean-square over entities of the L2 change of an
+        entity's vector in one step falls below ``tol`` (dimension-free;
+        pycleora's ``convergence_threshold`` ``c`` is ``c * sqrt(d)`` here).
+        None (the default here) never stops early;
+        :func:`~cleora_tensor.embed`'s classification preset uses 0.32.
     threads : int or None, default None
         Worker threads of the NumPy path; the result does not depend on it.
     overwrite_x : bool, default False
@@ -170,7 +173,6 @@ def propagate(
     xp = namespace(x)
     if x.ndim != 2 or x.shape[0] != operator.shape[1]:
         raise ValueError(f"x must have shape ({operator.shape[1]}, d), got {tuple(x.shape)}")
-    inplace = is_numpy(xp)
     threads = resolve_threads(threads)
 
     whiten_at_end = whiten != "none" and not whiten_each_step
@@ -181,7 +183,7 @@ def propagate(
         fitted = Whitening.fit(
             vectors, method=whiten, eps=eps, floor=whiten_floor, rows=whiten_rows, threads=threads
         )
-        return fitted, fitted.transform(vectors, threads=threads, out=vectors if owned and inplace else None)
+        return fitted, fitted.transform(vectors, threads=threads, out=vectors if owned else None)
 
     current, owned, spare, previous = x, overwrite_x, None, None
     whitening = None
@@ -189,17 +191,16 @@ def propagate(
     converged = False
     step = 0
     for step in tqdm(range(iterations), desc="propagate", unit="it", disable=not progress, file=sys.stderr):
-        # Drop the name "spare" at once: off NumPy the steps below return new
-        # arrays, and the product's buffer should be freed with its last use.
+        # The steps below work in place on y (blockwise, on every namespace).
         y, spare = operator.matmul(current, out=spare), None
         if residual > 0:
-            y = _mix(y, current, residual, threads, inplace, xp)
-        y = normalize_rows(y, eps=eps, threads=threads, out=y if inplace else None)
+            _mix(y, current, residual, threads, xp)
+        normalize_rows(y, eps=eps, threads=threads, out=y)
         if whiten != "none" and whiten_each_step:
             whitening = Whitening.fit(
                 y, method=whiten, eps=eps, floor=whiten_floor, rows=whiten_rows, threads=threads
             )
-            y = whitening.transform(y, threads=threads, out=y if inplace else None)
+            whitening.transform(y, threads=threads, out=y)
         if callback is not None:
             callback(step, y)
         if tol is not None and _rms_change(y, current, xp) < tol:
@@ -242,17 +243,13 @@ def _as_operator(operator: Any, threads: int | None) -> SparseOperator:
     return operator
 
 
-def _mix(y: Any, previous: Any, residual: float, threads: int, inplace: bool, xp: Any) -> Any:
-    if not inplace:
-        return (1.0 - residual) * y + residual * previous
+def _mix(y: Any, previous: Any, residual: float, threads: int, xp: Any) -> None:
+    """``y = (1 - residual) * y + residual * previous``, in place, blockwise."""
 
     def block(start: int, stop: int) -> None:
-        rows = y[start:stop]
-        rows *= np.float32(1.0 - residual)
-        rows += np.float32(residual) * previous[start:stop]
+        y[start:stop, ...] = (1.0 - residual) * y[start:stop, ...] + residual * previous[start:stop, ...]
 
-    map_blocks(block, row_blocks(y.shape[0], ROW_BLOCK), threads)
-    return y
+    map_blocks(block, row_blocks(y.shape[0], GENERIC_BLOCK), threads if is_numpy(xp) else 1)
 
 
 def _rms_change(y: Any, previous: Any, xp: Any) -> float:
@@ -260,10 +257,10 @@ def _rms_change(y: Any, previous: Any, xp: Any) -> float:
     acc = xp.float64 if float64_supported(xp, device) else xp.float32
     # Accumulate on the device: a single host read (GPU sync) per step.
     total = xp.zeros((), dtype=acc, device=device)
-    for start, stop in row_blocks(y.shape[0], ROW_BLOCK):
+    for start, stop in row_blocks(y.shape[0], GENERIC_BLOCK):
         diff = xp.astype(y[start:stop, ...] - previous[start:stop, ...], acc)
         total = total + xp.sum(diff * diff)
-    return (float(total) / max(y.shape[0] * y.shape[1], 1)) ** 0.5
+    return (float(total) / max(y.shape[0], 1)) ** 0.5
 
 
 def estimate_memory(n_entities: int, nnz: int, dim: int, *, threads: int | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._xp import device_of, eigh, float64_supported, is_numpy, namespace
-from .parallel import ROW_BLOCK, map_blocks, resolve_threads, row_blocks, single_threaded_blas
+from .parallel import GENERIC_BLOCK, map_blocks, resolve_threads, row_blocks, single_threaded_blas
 
 __all__ = ["Whitening", "whiten"]
 
@@ -172,10 +172,11 @@ class Whitening:
             )
         if is_numpy(xp):
             return _transform_numpy(y, self.mean, self.matrix, resolve_threads(threads), out)
-        result = xp.matmul(y - self.mean, self.matrix)
-        if out is None:
-            return result
-        out[...] = result
+        out = xp.empty_like(y) if out is None else out
+        # Blockwise: each block is read before its rows of out are written, so
+        # out=y is safe, and temporaries stay at GENERIC_BLOCK rows.
+        for start, stop in row_blocks(y.shape[0], GENERIC_BLOCK):
+            out[start:stop, ...] = xp.matmul(y[start:stop, ...] - self.mean, self.matrix)
         return out
 
 
@@ -238,7 +239,7 @@ def _canonical_signs(vectors: Any, xp: Any) -> Any:
 
 def _moments_generic(y: Any, rows: Any, acc: Any, xp: Any) -> tuple[Any, Any]:
     n, d = (y.shape[0] if rows is None else rows.shape[0]), y.shape[1]
-    blocks = row_blocks(n, ROW_BLOCK)
+    blocks = row_blocks(n, GENERIC_BLOCK)
 
     def block(start: int, stop: int) -> Any:
         part = y[start:stop, ...] if rows is None else xp.take(y, rows[start:stop], axis=0)

@@ -80,8 +80,7 @@ def test_pycleora_parity_on_cora(data_file):
 
     for iterations, raw_tol in ((1, 1e-4), (40, None)):
         theirs = pycleora.embed(graph, feature_dim=256, num_iterations=iterations, whiten=True)
-        emb = ct.embed(path, columns="node node", iterations=iterations, init="pycleora",
-                       whiten="pca", whiten_each_step=True, whiten_floor=0.0)
+        emb = ct.embed(path, columns="node node", iterations=iterations, preset="pycleora")
         ours = emb.vectors[[emb.index(i) for i in graph.entity_ids]]
         np.testing.assert_allclose(cosines(ours), cosines(theirs), atol=1e-3)
         if raw_tol is not None:

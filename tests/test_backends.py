@@ -454,7 +454,7 @@ def test_initial_matrix_bit_identical_on_real_data(data_file, torch, relative, c
 @pytest.mark.parametrize(("relative", "columns"), REAL)
 @pytest.mark.parametrize(
     "options",
-    [dict(whiten="pca", whiten_each_step=True, whiten_floor=0.0), {}],
+    [dict(preset="pycleora", init="hash"), {}],
     ids=["pycleora-schedule", "defaults"],
 )
 def test_torch_cpu_agrees_with_scipy_on_real_data(data_file, torch, relative, columns, options):
@@ -475,7 +475,7 @@ def test_torch_cpu_agrees_with_scipy_on_real_data(data_file, torch, relative, co
             # dimensions (groceries: 169 items, dim 256) the covariance has rank
             # n - 1, and unfloored PCA directions past it are rounding noise
             # scaled by eps ** -1/2 on any backend. Compare the defined ones.
-            rank = ours.shape[1] if options.get("whiten_floor", 0.1) else min(ours.shape[1], len(ours) - 1)
+            rank = min(ours.shape[1], len(ours) - 1) if options else ours.shape[1]
             ours, theirs = ours[:, :rank], theirs[:, :rank]
             # PCA may flip a basis vector where the canonical sign is a near tie.
             signs = np.sign(np.sum(ours * theirs, axis=0))

@@ -130,8 +130,10 @@ def test_defaults_agree_with_embed_config():
 
     defaults = {k: v.default for k, v in inspect.signature(propagate).parameters.items()}
     config = EmbedConfig(columns="a b")
-    for name in ("iterations", "whiten", "whiten_each_step", "whiten_floor", "residual", "eps", "tol"):
+    # tol is the exception: the building block never stops early by default.
+    for name in ("iterations", "whiten", "whiten_each_step", "whiten_floor", "residual", "eps"):
         assert defaults[name] == getattr(config, name), name
+    assert defaults["tol"] is None and config.tol == 0.32
 
 
 def test_invalid_arguments():
