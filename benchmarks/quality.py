@@ -68,7 +68,7 @@ METHODS = [
     Method("pycleora 3.2.1 (defaults: 40 it, PCA every step)", pycleora=True),
     Method("cleora_tensor defaults = preset classification (≤ 15 it, tol 0.32, ZCA at end, floor 0.1)"),
     Method("cleora_tensor defaults without early stop (15 it)", {"tol": 0}),
-    Method("cleora_tensor Cleora 1.x: 4 it, no whitening", {"iterations": 4, "whiten": "none"}),
+    Method("cleora_tensor Cleora 1.x: 4 it, no whitening", {"iterations": 4, "whiten": "none", "tol": 0}),
     Method("cleora_tensor preset retrieval (dim 1024, 1 it, floor 1)", {"preset": "retrieval"}),
 ]
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import array_api_compat
 import numpy as np
 import xxhash
 
-from ._xp import device_of, is_numpy
+from ._xp import device_of, host_view, is_numpy
 from .parallel import GENERIC_BLOCK, map_blocks, resolve_threads, row_blocks
 
 __all__ = ["entity_keys", "initialize"]
@@ -184,20 +185,24 @@ def initialize(
     else:
         raise ValueError(f"method must be 'hash' or 'pycleora', got {method!r}")
     if xp is None:
-        import array_api_compat
-
         xp = array_api_compat.array_namespace(keys)
     keys = xp.asarray(keys, dtype=xp.int64, device=device)
     device = device_of(keys) if device is None else device
     columns = xp.asarray(offsets, dtype=xp.int64, device=device)
     out = xp.empty((keys.shape[0], dim), dtype=xp.float32, device=device)
+    target, fill_xp = out, xp
+    views = [host_view(a) for a in (out, keys, columns)]
+    if all(view is not None for view in views):
+        # NumPy arrays and CPU tensors: the NumPy kernels, on the same buffers.
+        target, keys, columns = views
+        fill_xp = array_api_compat.array_namespace(target)
 
     def fill(start: int, stop: int) -> None:
-        out[start:stop, ...] = block_values(keys[start:stop], columns, seed, xp)
+        target[start:stop, ...] = block_values(keys[start:stop], columns, seed, fill_xp)
 
     # Blocks bound the int64 temporaries to a few MiB (cache-resident; NumPy
     # releases the GIL in its integer kernels, so they also run in parallel).
-    numpy_path = is_numpy(xp)
+    numpy_path = is_numpy(fill_xp)
     block = _INIT_BLOCK if numpy_path else GENERIC_BLOCK
     map_blocks(fill, row_blocks(keys.shape[0], block), resolve_threads(threads) if numpy_path else 1)
     return out

@@ -122,3 +122,21 @@ def test_invalid_arguments():
         normalize_rows(np.ones(3, np.float32))
     with pytest.raises(ValueError, match="shape"):
         Whitening.fit(sample()).transform(np.ones((2, 3), np.float32))
+
+
+def test_cpu_torch_tensors_take_the_numpy_kernels_in_place():
+    torch = pytest.importorskip("torch")
+    y = sample(5_000, 16)
+    tensor = torch.from_numpy(y.copy())
+    # Same bits as NumPy, written into the tensor's own buffer.
+    assert normalize_rows(tensor, out=tensor) is tensor
+    np.testing.assert_array_equal(tensor.numpy(), normalize_rows(y))
+    fitted = Whitening.fit(tensor, method="zca", rows=torch.arange(0, 5_000, 2))
+    reference = Whitening.fit(normalize_rows(y), method="zca", rows=np.arange(0, 5_000, 2))
+    np.testing.assert_allclose(fitted.mean.numpy(), reference.mean, rtol=0, atol=0)
+    whitened = fitted.transform(tensor)
+    assert isinstance(whitened, torch.Tensor) and whitened.dtype == torch.float32
+    np.testing.assert_allclose(whitened.numpy(), reference.transform(normalize_rows(y)), atol=1e-5)
+    # A tensor in an autograd graph has no NumPy view: the generic path serves it.
+    leaf = torch.from_numpy(y.copy()).requires_grad_()
+    np.testing.assert_allclose(normalize_rows(leaf).detach().numpy(), normalize_rows(y), rtol=1e-6)
