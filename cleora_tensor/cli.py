@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         ranking.add_argument("--prior", type=float, default=0.1, help="also score cosine + PRIOR * log(popularity); 0: cosine only (default: 0.1)")
         ranking.add_argument("--stability", action="store_true", help="also embed all rows and a seeded 95%% subsample and compare")
         ranking.add_argument("--train-output", type=Path, help="write the training rows to this file")
-        ranking.add_argument("--dim", "-d", type=int, default=256, help="embedding dimension (default: 256)")
+        ranking.add_argument("--dim", "-d", type=int, default=None, help="embedding dimension (preset; classification: 256)")
         ranking.add_argument("--max-cell-size", type=_cell_size, default=1024, metavar="N", help="clique guard (default: 1024; 0 disables)")
         _propagation_options(ranking)
         ranking.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")

@@ -2,7 +2,9 @@
 
 The ``xp`` and ``device`` fixtures run the backend-neutral core over NumPy,
 array-api-strict (its default device and the simulated ``device1`` and
-``no_float64``), torch on the CPU and, where present, torch on CUDA and CuPy;
+``no_float64``), torch on the CPU (through the NumPy kernels, as in production,
+and through the generic array-API code that GPUs use) and, where present, torch
+on CUDA and CuPy;
 absent GPU cases are reported as skipped with the reason. Every check asserts
 namespace, dtype, shape and device besides values.
 """
@@ -31,6 +33,7 @@ CASES = [
     "array_api_strict:device1",
     "array_api_strict:no_float64",
     "torch:cpu",
+    "torch:cpu-generic",
     "torch:cuda",
     "cupy",
 ]
@@ -47,7 +50,7 @@ def _case(name: str):
         torch = pytest.importorskip("torch", reason='torch not installed (pip install "cleora-tensor[torch]")')
         if name == "torch:cuda" and not torch.cuda.is_available():
             pytest.skip(f"torch {torch.__version__} has no usable CUDA device on this machine")
-        chosen = get_backend("torch", device=name.partition(":")[2])
+        chosen = get_backend("torch", device=name.partition(":")[2].removesuffix("-generic"))
         return chosen.xp, chosen.device
     cupy = pytest.importorskip("cupy", reason='CuPy not installed (pip install "cleora-tensor[cupy]", needs a CUDA GPU)')
     try:
@@ -60,8 +63,17 @@ def _case(name: str):
 
 
 @pytest.fixture(params=CASES)
-def case(request):
+def case(request, monkeypatch):
+    if request.param.endswith("-generic"):
+        # The generic array-API code that serves GPUs, run on CPU tensors: no
+        # NumPy view, so the NumPy kernels are not taken.
+        for module in (ct.normalize, ct.whitening, ct.init):
+            monkeypatch.setattr(module, "host_view", _numpy_arrays_only)
     return _case(request.param)
+
+
+def _numpy_arrays_only(x):
+    return x if isinstance(x, np.ndarray) else None
 
 
 @pytest.fixture
@@ -346,18 +358,19 @@ def test_torch_product_is_bit_identical_for_any_thread_count(torch):
         assert torch.equal(products[0], other)
 
 
-def test_torch_loop_thread_dependence(torch):
-    """What holds for the whole loop on torch-CPU (README, "Backends"): results
-    for 1 and 2 threads agree to float32 rounding. They were bit-identical on
-    cora with the defaults but not with PCA whitening every step (MKL's threaded
-    dense kernels round differently), so only closeness is promised."""
+def test_torch_loop_is_bit_identical_for_any_thread_count(torch):
+    """README, "Backends": on the CPU the sparse product is thread-independent and
+    the dense steps run the NumPy kernels (fixed row blocks), so the whole loop,
+    PCA whitening every step included, gives the same bits for 1 and 2 threads."""
     graph = karate()
     x0 = ct.initialize(graph.keys(), 16)
     runs = []
     for threads in (1, 2):
         operator = get_backend("torch").operator(graph.markov("left"), threads=threads)
-        runs.append(ct.propagate(operator, torch.from_numpy(x0), iterations=10).vectors.numpy())
-    np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
+        result = ct.propagate(operator, torch.from_numpy(x0), iterations=10, whiten="pca", whiten_each_step=True,
+                              threads=threads)
+        runs.append(result.vectors.numpy())
+    np.testing.assert_array_equal(runs[0], runs[1])
 
 
 def test_small_eigh_keeps_torch_thread_setting(torch):

@@ -307,6 +307,17 @@ def test_cli_basket_completion_json(tmp_path, capsys):
     assert all(0 <= r["mrr"] <= 1 for r in report["results"])
 
 
+def test_cli_ranking_takes_the_presets_dimension(tmp_path, capsys):
+    # --dim left out means "the preset's value", not the classification default.
+    baskets = tmp_path / "b.tsv"
+    baskets.write_text("".join(f"{i}\t" + " ".join(f"i{(i * k) % 7}" for k in range(1, 4)) + "\n" for i in range(30)))
+    status, out, _ = run(capsys, "evaluate", "basket-completion", baskets, "-c",
+                         "transient::basket complex::reflexive::item", "--preset", "retrieval", "--json")
+    assert status == 0 and json.loads(out)["embed_options"]["dim"] is None
+    embedding = ct.embed(baskets, columns="transient::basket complex::reflexive::item", preset="retrieval")
+    assert embedding.dim == 1024
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
