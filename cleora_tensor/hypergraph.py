@@ -258,13 +258,16 @@ class Hypergraph:
             relations = self.spec.relations
         relations = [self.spec.relation(r) if isinstance(r, str) else r for r in relations]
         n = len(self.vocabulary)
-        rows, cols, vals = [], [], []
+        parts = []
         truncated_cells = truncated_ids = 0
         for relation in relations:
             for r, c, v, cells, ids in self._relation_pairs(relation, max_cell_size):
-                rows.append(r)
-                cols.append(c)
-                vals.append(v)
+                if relation.reflexive:
+                    # A cell related to itself lists every ordered pair, so its
+                    # part C is symmetric: C + C^T = 2C, in half the entries.
+                    parts.append((r, c, 2.0 * v))
+                else:
+                    parts += [(r, c, v), (c, r, v)]
                 truncated_cells += cells
                 truncated_ids += ids
         if truncated_cells:
@@ -275,7 +278,7 @@ class Hypergraph:
                 DataWarning,
                 stacklevel=2,
             )
-        adjacency = _symmetric_sum(rows, cols, vals, n)
+        adjacency = _symmetric_sum(parts, n)
         degrees = np.bincount(
             np.repeat(np.arange(n), np.diff(adjacency.indptr)), weights=adjacency.data, minlength=n
         )
@@ -418,13 +421,12 @@ def _row_major_order(codes: np.ndarray, dictionary: pa.Array, ragged: list) -> t
     return renumber[codes], dictionary.take(pa.array(order))
 
 
-def _symmetric_sum(rows: list, cols: list, vals: list, n: int) -> scipy.sparse.csr_array:
-    """``C + C^T`` for the COO parts ``C``, duplicates summed in float64."""
-    if not rows:
+def _symmetric_sum(parts: list, n: int) -> scipy.sparse.csr_array:
+    """The sum of COO parts ``(rows, cols, values)`` (together symmetric), duplicates summed in float64."""
+    if not parts:
         return scipy.sparse.csr_array((n, n), dtype=np.float64)
-    r = np.concatenate(rows + cols)
-    c = np.concatenate(cols + rows)
-    v = np.concatenate(vals + vals).astype(np.float64, copy=False)
+    r, c, v = (np.concatenate(side) for side in zip(*parts))
+    v = v.astype(np.float64, copy=False)
     matrix = scipy.sparse.coo_array((v, (r, c)), shape=(n, n)).tocsr()
     matrix.sum_duplicates()
     matrix.eliminate_zeros()
