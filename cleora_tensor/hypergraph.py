@@ -350,13 +350,18 @@ class Hypergraph:
         row_cuts = np.searchsorted(ends, np.arange(_PAIRS_PER_CHUNK, ends[-1], _PAIRS_PER_CHUNK), side="right")
         for k, (lo, hi) in enumerate(zip([0, *row_cuts], [*row_cuts, self.n_rows])):
             rows = np.arange(lo, hi)[pairs[lo:hi] > 0]
-            counts = pairs[rows]
-            row_of_pair = np.repeat(rows, counts)
-            within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-            width = len_b[row_of_pair]
-            a = codes_a[offsets_a[row_of_pair] + within // width]
-            b = codes_b[offsets_b[row_of_pair] + within % width]
-            yield a, b, values[row_of_pair], *(truncated if k == 0 else (0, 0))
+            # Each kept id of a left cell, with its row; then each of those repeated
+            # once per id of the row's right cell (repeats and gathers only: no
+            # integer division on the ~10^7 pairs of a clique expansion).
+            heights = len_a[rows]
+            row_of_left = np.repeat(rows, heights)
+            left = np.arange(heights.sum()) + np.repeat(offsets_a[rows] - (np.cumsum(heights) - heights), heights)
+            widths = len_b[row_of_left]
+            starts = np.cumsum(widths) - widths
+            right = np.arange(widths.sum()) + np.repeat(offsets_b[row_of_left] - starts, widths)
+            a = np.repeat(codes_a[left], widths)
+            b = codes_b[right]
+            yield a, b, np.repeat(values[row_of_left], widths), *(truncated if k == 0 else (0, 0))
 
 
 def _encode(table: TokenTable) -> tuple[Vocabulary, dict[int, tuple[np.ndarray, np.ndarray]]]:
