@@ -2,8 +2,8 @@
 
 The few places that ask "which namespace is this?" live here, so the numerical
 modules contain one generic implementation plus, where measured to matter, a
-NumPy fast path taken for every array that :func:`host_view` can see as a NumPy
-array without a copy (NumPy arrays and CPU torch tensors).
+NumPy fast path taken for every array that :func:`host_views` can see as NumPy
+arrays without a copy (NumPy arrays and CPU torch tensors).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import array_api_compat
 
 __all__ = [
-    "device_of", "eigh", "float64_supported", "host_view", "is_numpy", "namespace", "to_numpy", "to_torch",
+    "device_of", "eigh", "float64_supported", "host_views", "is_numpy", "namespace", "to_numpy", "to_torch",
 ]
 
 
@@ -27,14 +27,23 @@ def is_numpy(xp: Any) -> bool:
     return array_api_compat.is_numpy_namespace(xp)
 
 
-def host_view(x: Any) -> Any:
-    """A NumPy array sharing memory with ``x``, or None if there is none.
+def host_views(*arrays: Any) -> tuple[Any, ...] | None:
+    """NumPy arrays sharing memory with ``arrays``, or None if one has none.
 
-    NumPy arrays are returned as they are; strided float32, float64 or int64 torch tensors
-    on the CPU that do not require grad give ``x.numpy()`` (same buffer, so
-    writes to the view are writes to ``x``). Everything else (GPU arrays,
-    array-api-strict arrays, tensors in an autograd graph) gives None and takes
-    the generic array-API path.
+    Parameters
+    ----------
+    *arrays : array or None
+        NumPy arrays are returned as they are; strided float32, float64 or
+        int64 torch tensors on the CPU that do not require grad give
+        ``x.numpy()`` (same buffer, so writes to the view are writes to ``x``).
+        None entries stay None (optional arguments such as ``out``).
+
+    Returns
+    -------
+    tuple or None
+        One view per argument, or None when any array has no view (GPU arrays,
+        array-api-strict arrays, tensors in an autograd graph): the caller then
+        takes the generic array-API path.
 
     Notes
     -----
@@ -43,9 +52,16 @@ def host_view(x: Any) -> Any:
     the generic code on torch tensors, which allocates a temporary per
     operation and computes ``C^T C`` as a full GEMM. At 1e6 edges with PCA
     whitening after each of 40 steps, torch-CPU took 1.43-1.51x the SciPy
-    backend's wall time on the generic path and 1.02-1.24x through this view
+    backend's wall time on the generic path and 1.02-1.24x through these views
     (``benchmarks/README.md``, "Backends").
     """
+    views = tuple(None if x is None else _host_view(x) for x in arrays)
+    if any(view is None and x is not None for view, x in zip(views, arrays)):
+        return None
+    return views
+
+
+def _host_view(x: Any) -> Any:
     if array_api_compat.is_numpy_array(x):
         return x
     if array_api_compat.is_torch_array(x):

@@ -155,10 +155,10 @@ def embed(
         eps=eps,
         scales=scales,
     )
-    if initial is not None and relations != "joint" and not isinstance(initial, Mapping):
+    if _array_or_none(initial) is not None and relations != "joint":
         raise ValueError("an initial array needs joint mode (one graph); pass a mapping id -> vector")
     # An unusable backend or device fails here, before the input is read.
-    select_backend(backend, device=device, like=None if isinstance(initial, Mapping) else initial)
+    select_backend(backend, device=device, like=_array_or_none(initial))
     hypergraph = Hypergraph.read(
         source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=progress
     )
@@ -214,7 +214,7 @@ def embed_graph(
         If ``initial`` has the wrong shape or ``feature_weight`` is outside
         ``[0, 1]``.
     """
-    chosen = select_backend(backend, device=device, like=None if isinstance(initial, Mapping) else initial)
+    chosen = select_backend(backend, device=device, like=_array_or_none(initial))
     operator = chosen.operator(graph.markov(config.propagation), threads=threads)
     x = _initial_vectors(graph, config, initial, feature_weight, threads, chosen)
     output = graph.output
@@ -264,21 +264,28 @@ def _initial_vectors(
     if not 0.0 <= feature_weight <= 1.0:
         raise ValueError(f"feature_weight must be in [0, 1], got {feature_weight!r}")
     n, dim = graph.num_entities, config.dim
-    if initial is not None and not isinstance(initial, Mapping) and tuple(initial.shape) != (n, dim):
-        raise ValueError(f"initial must have shape {(n, dim)}, got {tuple(initial.shape)}")
-    if initial is not None and not isinstance(initial, Mapping) and feature_weight == 1.0:
-        return backend.asarray(initial)
+    array = _array_or_none(initial)
+    if array is not None:
+        if tuple(array.shape) != (n, dim):
+            raise ValueError(f"initial must have shape {(n, dim)}, got {tuple(array.shape)}")
+        if feature_weight == 1.0:
+            return backend.asarray(array)
     hashed = initialize(
         graph.keys(config.init), dim, seed=config.seed, method=config.init,
         threads=threads, xp=backend.xp, device=backend.device,
     )
     if initial is None or feature_weight == 0.0:
         return hashed
-    if isinstance(initial, Mapping):
-        features, has = _features_from_mapping(graph, initial, dim)
-        weight = backend.asarray(has[:, None] * feature_weight)
-        return hashed + weight * (backend.asarray(features) - hashed)
-    return (1.0 - feature_weight) * hashed + feature_weight * backend.asarray(initial)
+    if array is not None:
+        return (1.0 - feature_weight) * hashed + feature_weight * backend.asarray(array)
+    features, has = _features_from_mapping(graph, initial, dim)
+    weight = backend.asarray(has[:, None] * feature_weight)
+    return hashed + weight * (backend.asarray(features) - hashed)
+
+
+def _array_or_none(initial: Any) -> Any:
+    """``initial`` if it is an array (it then selects the backend), None for None or a mapping."""
+    return None if isinstance(initial, Mapping) else initial
 
 
 def _features_from_mapping(graph: Graph, initial: Mapping, dim: int) -> tuple[np.ndarray, np.ndarray]:

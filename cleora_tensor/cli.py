@@ -110,12 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     classification.add_argument("--train-ratio", type=float, default=0.8, help="training fraction of the random splits (default: 0.8)")
     classification.add_argument("--seeds", type=int, default=5, help="number of random splits, seeds 0..N-1 (default: 5)")
     classification.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="format of EMBEDDINGS (default: from the extension)")
-    for name, default_fraction, spec_help in (
-        ("link-prediction", 0.1, '"node node" or "user item"'),
-        ("basket-completion", 0.2, '"transient::basket complex::reflexive::item"'),
+    for name, default_fraction, metavar, held_out, spec_help in (
+        ("link-prediction", 0.1, "EDGES", "edges", '"node node" or "user item"'),
+        ("basket-completion", 0.2, "BASKETS", "baskets with at least 2 items (one item each)", '"transient::basket complex::reflexive::item"'),
     ):
-        ranking = protocols.add_parser(name, help=f"{name.replace('-', ' ')} with baselines", description=f"Hold out {default_fraction:.0%} (seeded) of the {'edges' if name == 'link-prediction' else 'baskets with at least 2 items (one item each)'}, embed the rest, rank every entity for each held-out one: MRR and HR@10, beside the popularity and co-occurrence baselines.")
-        ranking.add_argument("inputs", type=Path, metavar="EDGES" if name == "link-prediction" else "BASKETS", help="TSV file (.gz allowed)")
+        ranking = protocols.add_parser(name, help=f"{name.replace('-', ' ')} with baselines", description=f"Hold out {default_fraction:.0%} (seeded) of the {held_out}, embed the rest, rank every entity for each held-out one: MRR and HR@10, beside the popularity and co-occurrence baselines.")
+        ranking.add_argument("inputs", type=Path, metavar=metavar, help="TSV file (.gz allowed)")
         ranking.add_argument("--columns", "-c", required=True, metavar="SPEC", help=f"column specification, e.g. {spec_help}")
         ranking.add_argument("--test-fraction", type=float, default=default_fraction, help=f"fraction held out (default: {default_fraction})")
         ranking.add_argument("--split-seed", type=int, default=0, help="seed of the hold-out (default: 0)")

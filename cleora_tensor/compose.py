@@ -8,6 +8,7 @@ import numpy as np
 
 from ._xp import to_numpy
 from .embedding import Embedding
+from .normalize import normalize_rows
 
 __all__ = ["combine"]
 
@@ -67,11 +68,10 @@ def combine(embeddings: Sequence[Embedding], *, weights: Sequence[float] | None 
     degrees, occurrences = np.zeros(n), np.zeros(n, np.int64)
     for e, weight in zip(embeddings, weights):
         rows = np.fromiter((position[k] for k in zip(e.types.tolist(), e.entity_ids)), np.int64, len(e))
-        vectors = to_numpy(e.vectors).astype(np.float64)
-        total[rows] += weight * vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        total[rows] += weight * normalize_rows(to_numpy(e.vectors).astype(np.float64), eps=1e-12)
         degrees[rows] += e.degrees
         occurrences[rows] += e.occurrences
-    total /= np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
+    normalize_rows(total, eps=1e-12, out=total)
     configs = {e.config for e in embeddings}
     keys = list(position)
     return Embedding(

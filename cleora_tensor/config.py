@@ -139,6 +139,11 @@ class EmbedConfig:
             Any :class:`EmbedConfig` field; ``columns`` is required. None means
             "the preset's value" (pass ``tol=0`` to disable early stopping).
 
+        Returns
+        -------
+        EmbedConfig
+            ``PRESETS[preset]`` updated with the non-None ``fields``.
+
         Raises
         ------
         ValueError

@@ -261,16 +261,11 @@ class Embedding:
         target = str(self.types[row]) if target_type is None else target_type
         xp = array_api_compat.array_namespace(self.vectors)
         dev = array_api_compat.device(self.vectors)
-        mask = None
-        if target != "all":
-            mask = self.types == target
-            if not mask.any():
-                known = ", ".join(sorted(set(self.types.tolist())))
-                raise ValueError(f"no entity has type {target!r}; types: {known}")
-        candidates = None if mask is None else xp.asarray(mask, device=dev)
+        mask = self._target_mask(target)
+        candidates = None if target == "all" else xp.asarray(mask, device=dev)
         # Excluding a row that is not a candidate would shrink k needlessly.
         exclude = None
-        if mask is None or mask[row]:
+        if mask[row]:
             exclude = xp.asarray([row], dtype=xp.int64, device=dev)
         indices, scores = cosine_top_k(
             self.vectors,
@@ -280,10 +275,7 @@ class Embedding:
             candidates=candidates,
             xp=xp,
         )
-        return [
-            (self.entity_ids[i], float(s))
-            for i, s in zip(to_numpy(indices)[0].tolist(), to_numpy(scores)[0].tolist())
-        ]
+        return self._ranked(indices, scores)
 
     def complete(
         self,
@@ -340,10 +332,7 @@ class Embedding:
             raise ValueError("occurrences are unknown (word2vec input); pass prior=0")
         rows = [self.index(item, entity_type) for item in items]
         target = str(self.types[rows[0]]) if target_type is None else target_type
-        mask = np.ones(len(self), dtype=bool) if target == "all" else self.types == target
-        if not mask.any():
-            known = ", ".join(sorted(set(self.types.tolist())))
-            raise ValueError(f"no entity has type {target!r}; types: {known}")
+        mask = self._target_mask(target)
         mask[rows] = False
         xp = array_api_compat.array_namespace(self.vectors)
         dev = array_api_compat.device(self.vectors)
@@ -358,6 +347,20 @@ class Embedding:
             bias=xp.asarray(bias, device=dev),
             xp=xp,
         )
+        return self._ranked(indices, scores)
+
+    def _target_mask(self, target: str) -> np.ndarray:
+        """Boolean ``(n,)`` mask of the entities of type ``target`` (all for ``"all"``), a new array."""
+        if target == "all":
+            return np.ones(len(self), dtype=bool)
+        mask = self.types == target
+        if not mask.any():
+            known = ", ".join(sorted(set(self.types.tolist())))
+            raise ValueError(f"no entity has type {target!r}; types: {known}")
+        return mask
+
+    def _ranked(self, indices: Any, scores: Any) -> list[tuple[str, float]]:
+        """The first query's ``cosine_top_k`` result as ``(entity_id, score)`` pairs."""
         return [
             (self.entity_ids[i], float(s))
             for i, s in zip(to_numpy(indices)[0].tolist(), to_numpy(scores)[0].tolist())

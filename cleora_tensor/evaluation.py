@@ -26,11 +26,12 @@ functions, so ``import cleora_tensor`` does not need it.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,13 +103,8 @@ def read_rows(source: str | os.PathLike[str] | Iterable[str]) -> list[str]:
         If the file is not UTF-8.
     """
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        opener = gzip.open if path.suffix == ".gz" else open
-        try:
-            with opener(path, "rt", encoding="utf-8", newline="") as handle:
-                lines = handle.read().split("\n")
-        except UnicodeDecodeError as error:
-            raise InputFormatError(str(path), f"not UTF-8 text ({error.reason})") from None
+        with _open_text(source) as handle:
+            lines = handle.read().split("\n")
     else:
         lines = list(source)
     return [line.rstrip("\r\n") for line in lines if line.strip("\r\n")]
@@ -135,10 +131,11 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, list[str]]:
     OSError
         If the file cannot be read.
     InputFormatError
-        If a line has no TAB or an empty field (the message names the line).
+        If the file is not UTF-8, or a line has no TAB or an empty field (the
+        message names the line).
     """
     labels: dict[str, list[str]] = {}
-    for line_number, (node, label) in _pairs(path):
+    for _, (node, label) in _pairs(path):
         labels.setdefault(node, []).append(label)
     return labels
 
@@ -161,8 +158,8 @@ def read_split(path: str | os.PathLike[str]) -> dict[str, str]:
     OSError
         If the file cannot be read.
     InputFormatError
-        If a line is malformed, names a part other than train/val/test, or
-        repeats a node.
+        If the file is not UTF-8, or a line is malformed, names a part other
+        than train/val/test, or repeats a node.
     """
     split: dict[str, str] = {}
     for line_number, (node, part) in _pairs(path):
@@ -176,9 +173,19 @@ def read_split(path: str | os.PathLike[str]) -> dict[str, str]:
     return split
 
 
-def _pairs(path: str | os.PathLike[str]) -> Iterable[tuple[int, tuple[str, str]]]:
+@contextlib.contextmanager
+def _open_text(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """A UTF-8 text file (``.gz`` decompressed); a decoding error becomes an InputFormatError."""
     opener = gzip.open if Path(path).suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        try:
+            yield handle
+        except UnicodeDecodeError as error:
+            raise InputFormatError(str(path), f"not UTF-8 text ({error.reason})") from None
+
+
+def _pairs(path: str | os.PathLike[str]) -> Iterator[tuple[int, tuple[str, str]]]:
+    with _open_text(path) as handle:
         for line_number, line in enumerate(handle, 1):
             line = line.rstrip("\r\n")
             if not line:
@@ -223,6 +230,14 @@ def _rows_in_model(
     return np.array([lookup.get(key, -1) for key in zip(types.tolist(), ids)], dtype=np.int64)
 
 
+def _ragged_csr(groups: Sequence[np.ndarray], n: int, values: np.ndarray | None = None) -> scipy.sparse.csr_array:
+    """``(len(groups), n)`` matrix whose row ``i`` holds ``values`` (default 1) at columns ``groups[i]``."""
+    lengths = np.array([g.size for g in groups], dtype=np.int64)
+    columns = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+    data = np.ones(columns.size) if values is None else values
+    return scipy.sparse.csr_array((data, columns, np.r_[0, np.cumsum(lengths)]), shape=(len(groups), n))
+
+
 class Scorer(Protocol):
     """Scores every candidate entity for a batch of queries.
 
@@ -258,9 +273,11 @@ class _EmbeddingScorer:
             )
         xp = namespace(vectors)
         dev = device_of(vectors)
-        unit = normalize_rows(xp.astype(vectors, xp.float32))
         self._xp = xp
-        self._vectors = xp.take(unit, xp.asarray(rows[present], device=dev), axis=0)
+        # Unit vectors of the candidates only (the model may hold other entities).
+        self._vectors = normalize_rows(
+            xp.astype(xp.take(vectors, xp.asarray(rows[present], device=dev), axis=0), xp.float32)
+        )
         # Candidate index -> row of self._vectors (-1: no vector).
         self._column = np.full(len(ids), -1, dtype=np.int64)
         self._column[present] = np.arange(present.size)
@@ -277,10 +294,7 @@ class _EmbeddingScorer:
             # Python loop over the queries.
             lengths = np.array([r.size for r in rows])
             weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths).astype(np.float32)
-            averaging = scipy.sparse.csr_array(
-                (weights, np.concatenate(rows), np.r_[0, np.cumsum(lengths)]),
-                shape=(len(rows), self._present.size),
-            )
+            averaging = _ragged_csr(rows, self._present.size, weights)
             mean = np.asarray(averaging @ self._vectors)
         else:
             zero = xp.zeros(self._vectors.shape[1], dtype=self._vectors.dtype, device=self._dev)
@@ -323,13 +337,8 @@ class _CooccurrenceScorer:
         self._transposed = binary.T.tocsr()
 
     def scores(self, queries: Sequence[np.ndarray]) -> np.ndarray:
-        n = self._inverse_sqrt.size
-        lengths = [len(q) for q in queries]
-        columns = np.concatenate(queries) if queries else np.zeros(0, np.int64)
-        rows = np.repeat(np.arange(len(queries)), lengths)
-        weighted = scipy.sparse.csr_array(
-            (self._inverse_sqrt[columns], (rows, columns)), shape=(len(queries), n)
-        )
+        weighted = _ragged_csr(queries, self._inverse_sqrt.size)
+        weighted.data = self._inverse_sqrt[weighted.indices]
         overlap = (weighted @ self._transposed) @ self._incidence
         return overlap.toarray() * self._inverse_sqrt[None, :]
 
@@ -702,12 +711,7 @@ def split_baskets(
         table[row][column] = " ".join(basket)
     index: dict[str, int] = {}
     codes = [np.array([index.setdefault(i, len(index)) for i in b], dtype=np.int64) for b in baskets]
-    lengths = np.array([c.size for c in codes])
-    incidence = scipy.sparse.csr_array(
-        (np.ones(lengths.sum()), (np.repeat(np.arange(len(codes)), lengths),
-                                  np.concatenate(codes) if codes else np.zeros(0, np.int64))),
-        shape=(len(codes), len(index)),
-    )
+    incidence = _ragged_csr(codes, len(index))
     incidence.sum_duplicates()
     return BasketSplit(
         columns=spec.spec,
@@ -859,13 +863,7 @@ def basket_completion(
     """
     _check_ranking_options(top_k, batch_size)
     scorer = _scorer(model, split, prior)
-    n = len(split.entity_ids)
-    lengths = np.array([v.size for v in split.visible], dtype=np.int64)
-    known = scipy.sparse.csr_array(
-        (np.ones(lengths.sum()), np.concatenate(split.visible) if split.visible else np.zeros(0, np.int64),
-         np.r_[0, np.cumsum(lengths)]),
-        shape=(len(split.visible), n),
-    )
+    known = _ragged_csr(split.visible, len(split.entity_ids))
     reciprocal, hits = _rank(scorer, split.visible, split.held_out, known, top_k=top_k, batch_size=batch_size)
     return _ranking_report(reciprocal, hits, top_k, unseen=int((split.held_out < 0).sum()))
 
@@ -1067,6 +1065,13 @@ def subsample(
     -------
     list of str
         The kept rows, in input order.
+
+    Raises
+    ------
+    ValueError
+        If ``fraction`` is out of range.
+    OSError, InputFormatError
+        As :func:`read_rows`.
     """
     _check_fraction("fraction", fraction)
     lines = read_rows(rows)
@@ -1107,23 +1112,20 @@ def stability(full: Any, part: Any, *, top_k: int = 10) -> dict[str, Any]:
     ValueError
         If the two have no entity in common, or ``top_k < 1``.
     """
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
+    _check_ranking_options(top_k, None)
     ids_a, types_a, vectors_a = _as_pair(full, "full")
     ids_b, types_b, vectors_b = _as_pair(part, "part")
     typed = types_a is not None and types_b is not None
-    keys_b = list(zip(types_b.tolist(), ids_b)) if typed else ids_b
-    where_b = dict(zip(keys_b, range(len(ids_b))))
-    keys_a = list(zip(types_a.tolist(), ids_a)) if typed else ids_a
-    pairs = [(row, where_b[key]) for row, key in enumerate(keys_a) if key in where_b]
-    if not pairs:
+    in_b = _rows_in_model(ids_b, types_b if typed else None, ids_a, types_a)
+    rows_a = np.flatnonzero(in_b >= 0)
+    if rows_a.size == 0:
         raise ValueError("the two embeddings have no entity in common")
-    rows_a, rows_b = (np.array(side, dtype=np.int64) for side in zip(*pairs))
+    rows_b = in_b[rows_a]
     a = np.asarray(to_numpy(vectors_a), dtype=np.float32)[rows_a]
     b = np.asarray(to_numpy(vectors_b), dtype=np.float32)[rows_b]
     cosine = (normalize_rows(a) * normalize_rows(b)).sum(axis=1)
-    groups = types_a[rows_a] if typed else np.zeros(len(pairs), dtype=str)
-    overlap = np.zeros(len(pairs))
+    groups = types_a[rows_a] if typed else np.zeros(rows_a.size, dtype=str)
+    overlap = np.zeros(rows_a.size)
     for group in np.unique(groups):
         members = np.flatnonzero(groups == group)
         if members.size < 2:
@@ -1136,7 +1138,7 @@ def stability(full: Any, part: Any, *, top_k: int = 10) -> dict[str, Any]:
     return {
         "mean_cosine": float(cosine.mean()),
         "neighbour_overlap": float(overlap.mean()),
-        "entities": len(pairs),
+        "entities": int(rows_a.size),
     }
 
 
@@ -1189,12 +1191,11 @@ def link_prediction_report(
     ValueError, OSError
         From reading, splitting and embedding.
     """
+    source = _replayable(source)
     split = split_edges(source, columns=columns, test_fraction=test_fraction, seed=split_seed)
-    if train_output is not None:
-        split.write_train(train_output)
     return _ranking_report_for(
         "link prediction", link_prediction, split, source, prior=prior, top_k=top_k,
-        with_stability=with_stability, embed_options=embed_options,
+        with_stability=with_stability, train_output=train_output, embed_options=embed_options,
         counts={"entities": len(split.entity_ids), "train_edges": int(split.incidence.nnz // 2),
                 "test_edges": int(len(split.test))},
     )
@@ -1214,25 +1215,55 @@ def basket_completion_report(
 ) -> dict[str, Any]:
     """Split, embed the training rows, complete the test baskets; with baselines.
 
-    Parameters and result as :func:`link_prediction_report`, with
-    :func:`split_baskets` and :func:`basket_completion` (``prior`` weighs
-    ``log(baskets holding the item)``).
+    As :func:`link_prediction_report`, with :func:`split_baskets` and
+    :func:`basket_completion` in place of :func:`split_edges` and
+    :func:`link_prediction`.
+
+    Parameters
+    ----------
+    source : path or iterable of str
+        The baskets, one per row.
+    columns : str
+        Column specification (see :func:`split_baskets`).
+    test_fraction : float, default 0.2
+        Of :func:`split_baskets`, as is ``split_seed``.
+    prior, top_k, with_stability, train_output, **embed_options
+        As :func:`link_prediction_report` (``prior`` weighs
+        ``log(popularity)``, see :func:`basket_completion`).
+
+    Returns
+    -------
+    dict
+        As :func:`link_prediction_report`; ``split`` counts ``items``,
+        ``baskets`` and ``test_baskets``.
+
+    Raises
+    ------
+    ValueError, OSError
+        From reading, splitting and embedding.
     """
+    source = _replayable(source)
     split = split_baskets(source, columns=columns, test_fraction=test_fraction, seed=split_seed)
-    if train_output is not None:
-        split.write_train(train_output)
     return _ranking_report_for(
         "basket completion", basket_completion, split, source, prior=prior, top_k=top_k,
-        with_stability=with_stability, embed_options=embed_options,
+        with_stability=with_stability, train_output=train_output, embed_options=embed_options,
         counts={"items": len(split.entity_ids), "baskets": int(split.incidence.shape[0]),
                 "test_baskets": len(split.visible)},
     )
 
 
+def _replayable(source: str | os.PathLike[str] | Iterable[str]) -> str | os.PathLike[str] | list[str]:
+    """``source`` as something :func:`read_rows` can read twice (split, then stability)."""
+    return source if isinstance(source, (str, os.PathLike)) else list(source)
+
+
 def _ranking_report_for(
     protocol: str, evaluate: Any, split: EdgeSplit | BasketSplit, source: Any, *, prior: float,
-    top_k: int, with_stability: bool, embed_options: dict[str, Any], counts: dict[str, int],
+    top_k: int, with_stability: bool, train_output: str | os.PathLike[str] | None,
+    embed_options: dict[str, Any], counts: dict[str, int],
 ) -> dict[str, Any]:
+    if train_output is not None:
+        split.write_train(train_output)
     start = time.perf_counter()
     embedding = embed(iter(split.train_rows), columns=split.columns, **embed_options)
     seconds = time.perf_counter() - start
@@ -1325,6 +1356,13 @@ def classification_report(
     -------
     dict
         In the shape :func:`format_report` reads; ``results`` holds one row.
+
+    Raises
+    ------
+    ImportError
+        If scikit-learn is not installed.
+    ValueError, OSError
+        From loading the files and :func:`node_classification`.
     """
     start = time.perf_counter()
     embedding = Embedding.load(embeddings, format=embedding_format)

@@ -194,7 +194,13 @@ def save_embedding(
         ``type_names`` (``'U'``); ``degrees`` (float64); ``occurrences``
         (int64); ``config`` (0-d str, :meth:`EmbedConfig.to_json` or ``""``);
         ``relation`` (0-d str, ``""`` for None); ``format_version`` (0-d int64).
-        Nothing is pickled.
+        With :attr:`Embedding.state` (for :func:`~cleora_tensor.embed_new`):
+        ``state_previous`` (``(m, d)``), the state's entities as
+        ``state_entity_ids_utf8``, ``state_entity_ids_offsets``,
+        ``state_type_codes``, ``state_type_names`` (encoded as above), and with
+        a whitening ``state_whitening_method`` (0-d str),
+        ``state_whitening_mean``, ``state_whitening_matrix``,
+        ``state_whitening_eigenvalues``. Nothing is pickled.
     ``cleora``
         Cleora 1.x text: a line ``n d``, then per entity
         ``id occurrence v1 ... vd``, separated by single spaces.
@@ -435,6 +441,12 @@ def _entities_from_arrays(path: Path, arrays: dict, prefix: str) -> tuple[list[s
 def _state_from_arrays(path: Path, arrays: dict) -> TrainedState | None:
     if "state_previous" not in arrays:
         return None
+    required = [f"state_{key}" for key in _NPZ_KEYS if key.startswith(("entity_ids_", "type_"))]
+    if "state_whitening_method" in arrays:
+        required += [f"state_whitening_{name}" for name in ("mean", "matrix", "eigenvalues")]
+    missing = [key for key in required if key not in arrays]
+    if missing:
+        raise InputFormatError(str(path), f"incomplete trained state: missing {', '.join(missing)}")
     entity_ids, types = _entities_from_arrays(path, arrays, "state_")
     whitening = None
     if "state_whitening_method" in arrays:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
 from ._xp import device_of, namespace, to_numpy
 from .columns import ColumnSpec
@@ -88,7 +87,7 @@ def embed_new(
     known, new = rows >= 0, np.flatnonzero((rows < 0) & graph.output)
 
     # One left-Markov step restricted to known neighbours, on the host.
-    weights = scipy.sparse.csr_array(graph.adjacency, dtype=np.float64)[new][:, np.flatnonzero(known)]
+    weights = graph.adjacency[new][:, np.flatnonzero(known)].astype(np.float64)
     degrees = np.asarray(weights.sum(axis=1)).ravel()
     previous = to_numpy(state.previous)[rows[known]].astype(np.float64)
     averaged = (weights @ previous) / np.where(degrees > 0, degrees, 1.0)[:, None]

@@ -21,7 +21,7 @@ import array_api_compat
 import numpy as np
 import xxhash
 
-from ._xp import device_of, host_view, is_numpy
+from ._xp import device_of, host_views
 from .parallel import GENERIC_BLOCK, map_blocks, resolve_threads, row_blocks
 
 __all__ = ["entity_keys", "initialize"]
@@ -191,8 +191,8 @@ def initialize(
     columns = xp.asarray(offsets, dtype=xp.int64, device=device)
     out = xp.empty((keys.shape[0], dim), dtype=xp.float32, device=device)
     target, fill_xp = out, xp
-    views = [host_view(a) for a in (out, keys, columns)]
-    if all(view is not None for view in views):
+    views = host_views(out, keys, columns)
+    if views is not None:
         # NumPy arrays and CPU tensors: the NumPy kernels, on the same buffers.
         target, keys, columns = views
         fill_xp = array_api_compat.array_namespace(target)
@@ -202,7 +202,8 @@ def initialize(
 
     # Blocks bound the int64 temporaries to a few MiB (cache-resident; NumPy
     # releases the GIL in its integer kernels, so they also run in parallel).
-    numpy_path = is_numpy(fill_xp)
-    block = _INIT_BLOCK if numpy_path else GENERIC_BLOCK
-    map_blocks(fill, row_blocks(keys.shape[0], block), resolve_threads(threads) if numpy_path else 1)
+    if views is not None:
+        map_blocks(fill, row_blocks(keys.shape[0], _INIT_BLOCK), resolve_threads(threads))
+    else:
+        map_blocks(fill, row_blocks(keys.shape[0], GENERIC_BLOCK), 1)
     return out

@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import array_api_compat
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._xp import to_numpy
+from ._xp import device_of, namespace, to_numpy
 from .embedding import Embedding
 
 __all__ = ["MultiViewConv1d", "stack_views"]
@@ -163,8 +162,8 @@ def stack_views(
         rows = np.array([_row(view, i, entity_type) for i in entity_ids], dtype=np.int64)
         found = rows >= 0
         # Gather in the view's own namespace/device, then move only those rows.
-        xp = array_api_compat.array_namespace(view.vectors)
-        picked = xp.asarray(rows[found], device=array_api_compat.device(view.vectors))
+        xp = namespace(view.vectors)
+        picked = xp.asarray(rows[found], device=device_of(view.vectors))
         stacked[found, v] = to_numpy(xp.take(view.vectors, picked, axis=0))
         mask[:, v] = found
     return (

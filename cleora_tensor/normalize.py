@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import host_view, namespace
+from ._xp import host_views, namespace
 from .parallel import GENERIC_BLOCK, ROW_BLOCK, map_blocks, resolve_threads, row_blocks
 
 __all__ = ["normalize_rows"]
@@ -61,9 +61,9 @@ def normalize_rows(
         raise ValueError(f"x must be 2-D (n, d), got shape {tuple(x.shape)}")
     if out is not None and tuple(out.shape) != tuple(x.shape):
         raise ValueError(f"out must have shape {tuple(x.shape)}, got {tuple(out.shape)}")
-    host, host_out = host_view(x), (None if out is None else host_view(out))
-    if host is not None and (out is None or host_out is not None):
-        result = _normalize_numpy(host, eps, resolve_threads(threads), host_out)
+    views = host_views(x, out)
+    if views is not None:
+        result = _normalize_numpy(views[0], eps, resolve_threads(threads), views[1])
         return xp.asarray(result) if out is None else out
     out = xp.empty_like(x) if out is None else out
     # Blockwise into out: temporaries stay at GENERIC_BLOCK rows, and out=x

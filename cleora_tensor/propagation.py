@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
-from ._xp import device_of, float64_supported, is_numpy, namespace
+from ._xp import device_of, float64_supported, host_views, is_numpy, namespace
 from .backends import SparseOperator
 from .normalize import normalize_rows
 from .parallel import GENERIC_BLOCK, ROW_BLOCK, map_blocks, resolve_threads, row_blocks
@@ -203,7 +204,7 @@ def propagate(
             whitening.transform(y, threads=threads, out=y)
         if callback is not None:
             callback(step, y)
-        if tol is not None and _rms_change(y, current, xp) < tol:
+        if tol is not None and _rms_change(y, current, xp, threads) < tol:
             converged = True
         # Every SparseOperator writes into out=, so on every backend the next
         # product reuses the buffer this step started from: one (n, d)
@@ -252,7 +253,10 @@ def _mix(y: Any, previous: Any, residual: float, threads: int, xp: Any) -> None:
     map_blocks(block, row_blocks(y.shape[0], GENERIC_BLOCK), threads if is_numpy(xp) else 1)
 
 
-def _rms_change(y: Any, previous: Any, xp: Any) -> float:
+def _rms_change(y: Any, previous: Any, xp: Any, threads: int) -> float:
+    views = host_views(y, previous)
+    if views is not None:
+        return _rms_change_numpy(*views, threads)
     device = device_of(y)
     acc = xp.float64 if float64_supported(xp, device) else xp.float32
     # Accumulate on the device: a single host read (GPU sync) per step.
@@ -261,6 +265,18 @@ def _rms_change(y: Any, previous: Any, xp: Any) -> float:
         diff = xp.astype(y[start:stop, ...] - previous[start:stop, ...], acc)
         total = total + xp.sum(diff * diff)
     return (float(total) / max(y.shape[0], 1)) ** 0.5
+
+
+def _rms_change_numpy(y: np.ndarray, previous: np.ndarray, threads: int) -> float:
+    # Cache-sized blocks on the pool; per-row sums of 256-ish float32 squares,
+    # then float64 across rows in block order (thread-independent). The generic
+    # float64 version took 0.22 s per step at 110 k x 256, as long as the product.
+    def block(start: int, stop: int) -> float:
+        diff = y[start:stop] - previous[start:stop]
+        return float(np.einsum("ij,ij->i", diff, diff).sum(dtype=np.float64))
+
+    total = sum(map_blocks(block, row_blocks(y.shape[0], ROW_BLOCK), threads))
+    return (total / max(y.shape[0], 1)) ** 0.5
 
 
 def estimate_memory(n_entities: int, nnz: int, dim: int, *, threads: int | None = None) -> int:

@@ -119,30 +119,15 @@ def cosine_top_k(
 
     eligible = n
     if candidates is not None:
-        candidates = xp.asarray(candidates, device=dev)
-        if candidates.dtype != xp.bool or tuple(candidates.shape) != (n,):
-            raise ValueError(
-                f"candidates must be a boolean array of shape ({n},), got "
-                f"{candidates.dtype} of shape {tuple(candidates.shape)}"
-            )
+        candidates = _vector_arg(xp, "candidates", candidates, "bool", "a boolean", n, dev)
         eligible = int(xp.sum(xp.astype(candidates, xp.int64)))
     if exclude is not None:
-        exclude = xp.asarray(exclude, device=dev)
-        if not xp.isdtype(exclude.dtype, "integral") or tuple(exclude.shape) != (q,):
-            raise ValueError(
-                f"exclude must be an integer array of shape ({q},), got "
-                f"{exclude.dtype} of shape {tuple(exclude.shape)}"
-            )
+        exclude = _vector_arg(xp, "exclude", exclude, "integral", "an integer", q, dev)
         if bool(xp.any((exclude < 0) | (exclude >= n))):
             raise ValueError(f"exclude must hold row indices in [0, {n})")
         eligible -= 1
     if bias is not None:
-        bias = xp.asarray(bias, device=dev)
-        if not xp.isdtype(bias.dtype, "real floating") or tuple(bias.shape) != (n,):
-            raise ValueError(
-                f"bias must be a real floating array of shape ({n},), got "
-                f"{bias.dtype} of shape {tuple(bias.shape)}"
-            )
+        bias = _vector_arg(xp, "bias", bias, "real floating", "a real floating", n, dev)
         bias = xp.astype(bias, vectors.dtype)
     k = max(0, min(top_k, eligible))
     if k == 0 or q == 0:
@@ -181,6 +166,16 @@ def cosine_top_k(
         index_blocks.append(order)
         score_blocks.append(xp.astype(top, xp.float32))
     return xp.concat(index_blocks, axis=0), xp.concat(score_blocks, axis=0)
+
+
+def _vector_arg(xp: Any, name: str, value: Any, kind: str, noun: str, length: int, dev: Any) -> Any:
+    """``value`` as a 1-D array of dtype ``kind`` and shape ``(length,)`` on ``dev``, else ValueError."""
+    value = xp.asarray(value, device=dev)
+    if not xp.isdtype(value.dtype, kind) or tuple(value.shape) != (length,):
+        raise ValueError(
+            f"{name} must be {noun} array of shape ({length},), got {value.dtype} of shape {tuple(value.shape)}"
+        )
+    return value
 
 
 def _row_norms(x: Any, xp: Any) -> Any:

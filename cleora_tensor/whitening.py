@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import device_of, eigh, float64_supported, host_view, namespace, to_numpy
+from ._xp import device_of, eigh, float64_supported, host_views, namespace
 from .parallel import GENERIC_BLOCK, map_blocks, resolve_threads, row_blocks, single_threaded_blas
 
 __all__ = ["Whitening", "whiten"]
@@ -126,10 +126,9 @@ class Whitening:
             eye = xp.eye(d, dtype=y.dtype, device=device)
             zeros = xp.zeros((d,), dtype=y.dtype, device=device)
             return cls(zeros, eye, xp.ones((d,), dtype=acc, device=device), method)
-        host = host_view(y)
-        if host is not None:
-            host_rows = None if rows is None else to_numpy(rows)
-            mean, cov = _moments_numpy(host, host_rows, resolve_threads(threads))
+        views = host_views(y, rows)
+        if views is not None:
+            mean, cov = _moments_numpy(*views, resolve_threads(threads))
             mean, cov = xp.asarray(mean, device=device), xp.asarray(cov, device=device)
         else:
             mean, cov = _moments_generic(y, rows, acc, xp)
@@ -172,9 +171,9 @@ class Whitening:
             raise ValueError(
                 f"y must have shape (m, {self.matrix.shape[0]}), got {tuple(y.shape)}"
             )
-        host, host_out = host_view(y), (None if out is None else host_view(out))
-        mean, matrix = host_view(self.mean), host_view(self.matrix)
-        if host is not None and mean is not None and matrix is not None and (out is None or host_out is not None):
+        views = host_views(y, self.mean, self.matrix, out)
+        if views is not None:
+            host, mean, matrix, host_out = views
             result = _transform_numpy(host, mean, matrix, resolve_threads(threads), host_out)
             return xp.asarray(result) if out is None else out
         out = xp.empty_like(y) if out is None else out

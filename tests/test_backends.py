@@ -21,8 +21,9 @@ import pytest
 import scipy.sparse
 
 import cleora_tensor as ct
-from cleora_tensor._xp import float64_supported, to_numpy
+from cleora_tensor._xp import float64_supported, host_views, to_numpy
 from cleora_tensor.backends import BackendUnavailableError, get_backend, select_backend
+from cleora_tensor.backends import array_api as array_api_backend
 from cleora_tensor.backends.array_api import ArrayAPIOperator
 from cleora_tensor.datasets import dataset_path
 from cleora_tensor.similarity import cosine_top_k
@@ -66,14 +67,20 @@ def _case(name: str):
 def case(request, monkeypatch):
     if request.param.endswith("-generic"):
         # The generic array-API code that serves GPUs, run on CPU tensors: no
-        # NumPy view, so the NumPy kernels are not taken.
-        for module in (ct.normalize, ct.whitening, ct.init):
-            monkeypatch.setattr(module, "host_view", _numpy_arrays_only)
+        # NumPy view, so the NumPy kernels are not taken, in every module that
+        # looks for one.
+        for module in list(sys.modules.values()):
+            if getattr(module, "__name__", "").startswith("cleora_tensor.") and (
+                getattr(module, "host_views", None) is host_views
+            ):
+                monkeypatch.setattr(module, "host_views", _numpy_arrays_only)
     return _case(request.param)
 
 
-def _numpy_arrays_only(x):
-    return x if isinstance(x, np.ndarray) else None
+def _numpy_arrays_only(*arrays):
+    if any(a is not None and not isinstance(a, np.ndarray) for a in arrays):
+        return None
+    return arrays
 
 
 @pytest.fixture
@@ -254,9 +261,10 @@ def test_reference_operator_uses_only_the_standard(xp, device):
         operator.matmul(xp.zeros((33, 24), dtype=xp.float32, device=device))
 
 
-def test_reference_operator_on_a_graph_with_many_blocks():
+def test_reference_operator_on_a_graph_with_many_blocks(monkeypatch):
     # 3000 rows and 2**15+ non-zeros: several row blocks and non-zero blocks,
-    # an empty row, and a row longer than a block.
+    # an empty row, and a row (3000 non-zeros) longer than a block's 2**11.
+    monkeypatch.setattr(array_api_backend, "_BLOCK_NNZ", 2**11)
     rng = np.random.default_rng(1)
     dense = scipy.sparse.random(3000, 3000, density=0.004, random_state=rng, format="lil", dtype=np.float32)
     dense[5, :] = 0.0
@@ -264,9 +272,9 @@ def test_reference_operator_on_a_graph_with_many_blocks():
     matrix = scipy.sparse.csr_array(dense)
     x = rng.standard_normal((3000, 8), dtype=np.float32)
     for device in ("CPU_DEVICE", "no_float64"):
-        got = ArrayAPIOperator(matrix, xp=array_api_strict, device=array_api_strict.Device(device)).matmul(
-            array_api_strict.asarray(x, device=array_api_strict.Device(device))
-        )
+        operator = ArrayAPIOperator(matrix, xp=array_api_strict, device=array_api_strict.Device(device))
+        assert max(columns.shape[0] for _, _, columns, *_ in operator._blocks) >= 3000
+        got = operator.matmul(array_api_strict.asarray(x, device=array_api_strict.Device(device)))
         exact = matrix.astype(np.float64) @ x.astype(np.float64)
         np.testing.assert_allclose(to_numpy(got), exact, rtol=1e-5, atol=1e-5)
         assert not np.any(to_numpy(got)[5])
@@ -429,7 +437,7 @@ def test_cupy_operator_orders():
     assert operator.matrix.indices.dtype == cupy.int32
     x = ct.initialize(graph.keys(), 32)
     expected = matrix @ x
-    for operand in (cupy.asfortranarray(x), cupy.ascontiguousarray(x), cupy.asarray(np.tile(x, 2))[:, ::2]):
+    for operand in (cupy.asfortranarray(x), cupy.ascontiguousarray(x), cupy.asarray(np.repeat(x, 2, axis=1))[:, ::2]):
         got = operator.matmul(operand)
         assert got.flags.f_contiguous and got.dtype == cupy.float32
         np.testing.assert_allclose(cupy.asnumpy(got), expected, rtol=1e-5, atol=1e-6)

@@ -212,6 +212,13 @@ def test_rows_with_a_wrong_number_of_fields_name_the_line():
         ev.split_edges(["a\tb", "c"], columns="node node")
 
 
+def test_label_files_that_are_not_utf8_raise_input_format_error(tmp_path):
+    path = tmp_path / "labels.tsv"
+    path.write_bytes(b"a\tx\nb\t\xff\n")
+    with pytest.raises(ct.InputFormatError, match="not UTF-8"):
+        ev.read_labels(path)
+
+
 # --- classification and stability
 
 
@@ -242,6 +249,13 @@ def test_stability_is_one_for_identical_and_rotated_neighbourhoods():
     rotated = ev.stability((ids, vectors), (ids, (vectors @ rotation).astype(np.float32)))
     assert rotated["neighbour_overlap"] == 1.0 and rotated["mean_cosine"] < 0.9
     assert rotated["entities"] == 30
+
+
+def test_report_with_stability_reads_an_iterator_once():
+    # The rows are needed twice (split, then stability): a one-shot iterator must do.
+    lines = [f"{i}\t{j}" for i in range(12) for j in range(i + 1, 12) if (i + j) % 3]
+    report = ev.link_prediction_report(iter(lines), columns="node node", with_stability=True, dim=8, iterations=2)
+    assert report["stability"]["entities"] == 12
 
 
 def test_subsample_is_seeded():
@@ -307,15 +321,21 @@ def test_cli_basket_completion_json(tmp_path, capsys):
     assert all(0 <= r["mrr"] <= 1 for r in report["results"])
 
 
-def test_cli_ranking_takes_the_presets_dimension(tmp_path, capsys):
+def test_cli_ranking_takes_the_presets_dimension(tmp_path, capsys, monkeypatch):
     # --dim left out means "the preset's value", not the classification default.
     baskets = tmp_path / "b.tsv"
     baskets.write_text("".join(f"{i}\t" + " ".join(f"i{(i * k) % 7}" for k in range(1, 4)) + "\n" for i in range(30)))
-    status, out, _ = run(capsys, "evaluate", "basket-completion", baskets, "-c",
-                         "transient::basket complex::reflexive::item", "--preset", "retrieval", "--json")
-    assert status == 0 and json.loads(out)["embed_options"]["dim"] is None
-    embedding = ct.embed(baskets, columns="transient::basket complex::reflexive::item", preset="retrieval")
-    assert embedding.dim == 1024
+    dims = []
+
+    def recording_embed(*args, **kwargs):
+        embedding = ct.embed(*args, **kwargs)
+        dims.append(embedding.dim)
+        return embedding
+
+    monkeypatch.setattr(ev, "embed", recording_embed)
+    status, _, _ = run(capsys, "evaluate", "basket-completion", baskets, "-c",
+                       "transient::basket complex::reflexive::item", "--preset", "retrieval", "--json")
+    assert status == 0 and dims == [1024]
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,16 @@ def test_state_round_trips_through_npz_and_cli(tmp_path, capsys):
     np.testing.assert_array_equal(from_cli.vectors, direct.vectors)
 
 
+def test_incomplete_state_in_npz_is_a_format_error(tmp_path):
+    path = tmp_path / "m.npz"
+    ct.embed(iter(LINES), columns="n n", dim=4).save(path)
+    arrays = dict(np.load(path))
+    del arrays["state_whitening_matrix"]
+    np.savez(path, **arrays)
+    with pytest.raises(ct.InputFormatError, match="state_whitening_matrix"):
+        ct.Embedding.load(path)
+
+
 def test_embed_new_needs_a_state():
     model = ct.embed(iter(LINES), columns="n n", dim=4, keep_state=False)
     with pytest.raises(ValueError, match="no trained state"):

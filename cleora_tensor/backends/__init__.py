@@ -102,13 +102,35 @@ class Backend:
         threads : int or None, default None
             CPU worker threads (all cores if None); see the backend module for
             how each backend applies it.
+
+        Returns
+        -------
+        SparseOperator
+            The matrix on :attr:`device`, multiplying float32 ``(n, d)``
+            arrays of :attr:`xp`.
+
+        Raises
+        ------
+        ValueError
+            If ``matrix`` is not square, and as the backend's operator class
+            documents (e.g. an invalid ``threads``; cupy: 2**31 or more
+            non-zeros).
         """
         return self._module.operator(matrix, device=self.device, threads=threads)
 
     def asarray(self, x: Any) -> Any:
         """``x`` as a float32 array of this backend's namespace on its device.
 
-        No copy when ``x`` already is one.
+        Parameters
+        ----------
+        x : array_like
+            Any shape; anything ``xp.asarray`` accepts.
+
+        Returns
+        -------
+        array
+            Same shape, float32, on :attr:`device`; ``x`` itself (no copy)
+            when it already is one.
         """
         return self.xp.asarray(x, dtype=self.xp.float32, device=self.device)
 

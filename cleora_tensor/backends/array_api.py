@@ -122,7 +122,7 @@ class ArrayAPIOperator:
             out = xp.empty((n, d), dtype=xp.float32, device=self.device)
         elif out is x or tuple(out.shape) != (n, d) or out.dtype != xp.float32:
             raise ValueError(f"out must be a float32 array of shape {(n, d)} other than x")
-        source = xp.astype(x, self._acc)
+        source = xp.astype(x, self._acc, copy=False)  # x itself without float64
         for a, b, columns, values, starts, stops in self._blocks:
             terms = xp.take(source, columns, axis=0) * values
             sums = xp.cumulative_sum(terms, axis=0, include_initial=True)

@@ -82,19 +82,19 @@ def check_device(device: Any) -> cupy.cuda.Device:
         index = device.id
     elif isinstance(device, int) and not isinstance(device, bool):
         index = device
-    elif isinstance(device, str) and device.split(":")[0] in ("cuda", "gpu"):
-        kind, _, number = device.partition(":")
-        if number and not number.isdigit():
+    elif isinstance(device, str) and device.partition(":")[0] in ("cuda", "gpu"):
+        number = device.partition(":")[2]
+        if not number:
+            return default_device()
+        if not number.isdigit():
             raise ValueError(f"invalid CUDA device {device!r}; expected 'cuda' or 'cuda:<index>'")
-        index = int(number) if number else None
+        index = int(number)
     else:
         raise ValueError(
             f"the cupy backend runs on a CUDA device ('cuda', 'cuda:<index>'), not {device!r}; "
             "use backend='scipy' or 'torch' for the CPU"
         )
     count = _device_count()
-    if index is None:
-        return default_device()
     if not 0 <= index < count:
         raise ValueError(f"device {device!r} requested but {count} CUDA device(s) are visible")
     return cupy.cuda.Device(index)
@@ -193,18 +193,17 @@ class CupyOperator:
                 raise ValueError(f"out must be a float32 array of shape {shape} on {self.device}")
             elif cupy.may_share_memory(out, x):
                 raise ValueError("out must not share memory with x")
-            if self._spmm is None or not out.flags.f_contiguous:
-                # cuSPARSE writes column-major only: compute, then copy in.
-                out[...] = self._product(x, cupy.empty(shape, dtype=cupy.float32, order="F"))
+            if self._spmm is None:  # CuPy's own product (allocates its result)
+                out[...] = self.matrix @ cupy.asfortranarray(x)
+            elif out.flags.f_contiguous:
+                self._spmm_into(x, out)
             else:
-                self._product(x, out)
+                # cuSPARSE writes column-major only: compute, then copy in.
+                out[...] = self._spmm_into(x, cupy.empty(shape, dtype=cupy.float32, order="F"))
         return out
 
-    def _product(self, x: cupy.ndarray, out: cupy.ndarray) -> cupy.ndarray:
-        """``P @ x`` into the Fortran-ordered ``out``."""
-        if self._spmm is None:
-            out[...] = self.matrix @ cupy.asfortranarray(x)
-            return out
+    def _spmm_into(self, x: cupy.ndarray, out: cupy.ndarray) -> cupy.ndarray:
+        """``P @ x`` by cuSPARSE SpMM into the Fortran-ordered ``out``."""
         # cuSPARSE reads C only when beta != 0; zeroing (a memset) makes the
         # result independent of out's old contents either way.
         out.fill(0)

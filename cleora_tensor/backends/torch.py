@@ -132,8 +132,10 @@ class TorchOperator:
         if not matrix.has_sorted_indices:
             matrix = matrix.sorted_indices()
         self.shape = matrix.shape
-        if threads is not None and self.device.type == "cpu":
-            torch.set_num_threads(resolve_threads(threads))
+        if threads is not None:
+            threads = resolve_threads(threads)  # validated on CUDA too, as documented
+            if self.device.type == "cpu":
+                torch.set_num_threads(threads)
         fits32 = max(matrix.nnz, matrix.shape[0]) < 2**31
         index = torch.int32 if self.device.type == "cuda" and fits32 else torch.int64
         with warnings.catch_warnings():
