@@ -448,7 +448,7 @@ def _fields(rows: list[str], n_columns: int, source: Any) -> list[list[str]]:
 
 
 def _write_rows(rows: list[str], path: str | os.PathLike[str]) -> Path:
-    from .formats import atomic_write
+    from .outputs import atomic_write
 
     with atomic_write(path) as handle:
         handle.write("".join(f"{row}\n" for row in rows).encode())

@@ -20,11 +20,8 @@ previous file untouched and no partial output.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -39,9 +36,10 @@ from .config import EmbedConfig
 from ._xp import to_numpy
 from .embedding import Embedding, TrainedState
 from .errors import InputFormatError
+from .outputs import atomic_write
 from .whitening import Whitening
 
-__all__ = ["FORMATS", "atomic_write", "infer_format", "load_embedding", "save_embedding"]
+__all__ = ["FORMATS", "infer_format", "load_embedding", "save_embedding"]
 
 FORMATS = ("npz", "cleora", "word2vec", "parquet")
 _EXTENSIONS = {
@@ -72,8 +70,6 @@ _TEXT_BLOCK_ROWS = 1 << 14
 # Exactly the characters for which str.isspace() is true (checked in the
 # tests), plus the empty id: neither survives a space-separated line.
 _BAD_TEXT_ID = r"^$|[\t-\r\x1c-\x1f\x85\p{Z}]"
-_UMASK: int | None = None
-_UMASK_LOCK = threading.Lock()
 
 
 def infer_format(path: str | os.PathLike[str], format: str | None = None) -> str:
@@ -109,49 +105,6 @@ def infer_format(path: str | os.PathLike[str], format: str | None = None) -> str
             f"pass format= (one of {', '.join(FORMATS)}) or use one of: {known}"
         )
     return _EXTENSIONS[suffix]
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """Open a binary file that replaces ``path`` only if the block succeeds.
-
-    The data goes to a temporary file ``.NAME.*.tmp`` in the same directory,
-    which is renamed over ``path`` (:func:`os.replace`, atomic on POSIX and
-    Windows) when the ``with`` block ends normally. On any exception the
-    temporary file is removed and ``path`` is left as it was.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file to create or replace.
-
-    Yields
-    ------
-    BinaryIO
-        The open temporary file.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the directory of ``path`` does not exist.
-
-    Notes
-    -----
-    The file gets the permissions a plain ``open(path, "w")`` would give
-    (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``. The data
-    is not fsynced: the rename protects against failed writes, not power loss.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            yield file
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def save_embedding(
@@ -285,16 +238,6 @@ def load_embedding(path: str | os.PathLike[str], format: str | None = None) -> E
     if fmt == "parquet":
         return _read_parquet(path)
     return _read_text(path, with_occurrences=fmt == "cleora")
-
-
-def _umask() -> int:
-    # The umask can only be read by setting it; do that once, under a lock.
-    global _UMASK
-    with _UMASK_LOCK:
-        if _UMASK is None:
-            _UMASK = os.umask(0o022)
-            os.umask(_UMASK)
-    return _UMASK
 
 
 def _embedding(path: Path, **fields: Any) -> Embedding:
