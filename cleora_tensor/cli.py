@@ -1,14 +1,19 @@
 """Command-line interface: ``cleora-tensor embed | embed-new | info | similar | evaluate | demo``.
 
 Exit status 0 on success, 2 on bad usage or bad input (one line on stderr, no
-traceback), 130 when interrupted. Progress bars and warnings go to stderr.
+traceback), 130 when interrupted (SIGINT), 143 when terminated (SIGTERM); an
+interrupted or failed run leaves no output file behind and previous outputs
+untouched. Outputs are checked before any work (folder, format, not a special
+file, not an input). Progress bars and warnings go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -16,6 +21,7 @@ from typing import Any
 
 from .backends import available_backends
 from .config import PRESETS, EmbedConfig
+from .outputs import Terminated, check_output
 
 __all__ = ["main"]
 
@@ -30,7 +36,7 @@ def _embed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bad-rows", action="store_true", help="skip rows with a wrong number of fields (counted) instead of failing")
     parser.add_argument("--relations", choices=("joint", "pairwise"), default="joint", help="one graph for all relations, or one per relation (default: joint)")
     parser.add_argument("--max-cell-size", type=_cell_size, default=1024, metavar="N", help="clique guard: ids kept per complex cell in complex x complex relations; 0 disables (default: 1024)")
-    parser.add_argument("--dim", "-d", type=int, default=None, help="embedding dimension (preset; classification: 256)")
+    parser.add_argument("--dim", "-d", type=_positive, default=None, help="embedding dimension (preset; classification: 256)")
 
 
 def _propagation_options(parser: argparse.ArgumentParser) -> None:
@@ -54,8 +60,22 @@ def _cell_size(text: str) -> int | None:
     return value or None
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, like every other error; exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Cleora entity embeddings from relational data.")
+    parser = _Parser(prog=PROG, description="Cleora entity embeddings from relational data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     embed = commands.add_parser("embed", help="embed the entities of input files", description="Embed the entities of input files and write them to --output.")
@@ -63,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     _propagation_options(embed)
     embed.add_argument("--output", "-o", type=Path, default=Path("embeddings.npz"), help="output file; pairwise mode writes PREFIX__typeA__typeB.EXT (default: embeddings.npz)")
     embed.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="output format (default: from the --output extension, else npz)")
-    embed.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    embed.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
     embed.add_argument("--backend", choices=available_backends(), default="scipy", help="backend; torch and cupy need their pip extras (default: scipy)")
     embed.add_argument("--device", default=None, help="device of the backend, e.g. cpu, cuda, cuda:1 (default: the backend's: cpu; the current GPU for cupy)")
     embed.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -77,20 +97,20 @@ def _parser() -> argparse.ArgumentParser:
     embed_new.add_argument("--skip-bad-rows", action="store_true", help="skip rows with a wrong number of fields (counted) instead of failing")
     embed_new.add_argument("--output", "-o", type=Path, default=Path("new_embeddings.npz"), help="output file (default: new_embeddings.npz)")
     embed_new.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="output format (default: from the extension, else npz)")
-    embed_new.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    embed_new.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
     embed_new.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
     embed_new.set_defaults(handler=_cmd_embed_new)
 
     info = commands.add_parser("info", help="describe the graph of input files", description="Count rows, entities, relations and non-zeros, and estimate the memory of embedding.")
     _embed_options(info)
-    info.add_argument("--threads", type=int, default=None, help="CPU threads for the memory estimate (default: all cores)")
+    info.add_argument("--threads", type=_positive, default=None, help="CPU threads for the memory estimate (default: all cores)")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=_cmd_info)
 
     similar = commands.add_parser("similar", help="nearest entities by cosine similarity", description="Print the entities most similar to ID.")
     similar.add_argument("embeddings", type=Path, metavar="EMBEDDINGS", help="file written by 'embed'")
     similar.add_argument("entity", metavar="ID", help="entity id")
-    similar.add_argument("--top-k", "-k", type=int, default=10, help="number of results (default: 10)")
+    similar.add_argument("--top-k", "-k", type=_positive, default=10, help="number of results (default: 10)")
     similar.add_argument("--type", dest="entity_type", help="entity type of ID, if several types share it")
     similar.add_argument("--target-type", help="type of the results; 'all' for every type (default: the type of ID)")
     similar.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="file format (default: from the extension)")
@@ -98,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="embed the bundled karate club graph and check it", description="Embed Zachary's karate club (shipped with the package), write --output, and report how well nearest neighbours recover the two clubs.")
     demo.add_argument("--output", "-o", type=Path, default=Path("karate_club.npz"), help="output file (default: karate_club.npz)")
-    demo.add_argument("--dim", "-d", type=int, default=16, help="embedding dimension (default: 16)")
+    demo.add_argument("--dim", "-d", type=_positive, default=16, help="embedding dimension (default: 16)")
     demo.set_defaults(handler=_cmd_demo)
 
     evaluate = commands.add_parser("evaluate", help="measure embedding quality on held-out data", description="Node classification of saved embeddings, or link prediction / basket completion: split the rows (seeded), embed the training part, rank the held-out part, beside the popularity and co-occurrence baselines.")
@@ -108,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     classification.add_argument("labels", type=Path, metavar="LABELS", help="node<TAB>label lines; repeat a node for several labels")
     classification.add_argument("--split-file", type=Path, help="node<TAB>train|val|test lines (e.g. planetoid_split.tsv); default: random splits")
     classification.add_argument("--train-ratio", type=float, default=0.8, help="training fraction of the random splits (default: 0.8)")
-    classification.add_argument("--seeds", type=int, default=5, help="number of random splits, seeds 0..N-1 (default: 5)")
+    classification.add_argument("--seeds", type=_positive, default=5, help="number of random splits, seeds 0..N-1 (default: 5)")
     classification.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="format of EMBEDDINGS (default: from the extension)")
     for name, default_fraction, metavar, held_out, spec_help in (
         ("link-prediction", 0.1, "EDGES", "edges", '"node node" or "user item"'),
@@ -122,10 +142,10 @@ def _parser() -> argparse.ArgumentParser:
         ranking.add_argument("--prior", type=float, default=0.1, help="also score cosine + PRIOR * log(popularity); 0: cosine only (default: 0.1)")
         ranking.add_argument("--stability", action="store_true", help="also embed all rows and a seeded 95%% subsample and compare")
         ranking.add_argument("--train-output", type=Path, help="write the training rows to this file")
-        ranking.add_argument("--dim", "-d", type=int, default=None, help="embedding dimension (preset; classification: 256)")
+        ranking.add_argument("--dim", "-d", type=_positive, default=None, help="embedding dimension (preset; classification: 256)")
         ranking.add_argument("--max-cell-size", type=_cell_size, default=1024, metavar="N", help="clique guard (default: 1024; 0 disables)")
         _propagation_options(ranking)
-        ranking.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+        ranking.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
         ranking.add_argument("--backend", choices=available_backends(), default="scipy", help="backend (default: scipy)")
         ranking.add_argument("--device", default=None, help="device of the backend")
     for sub in protocols.choices.values():
@@ -134,21 +154,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _output_paths(output: Path, fmt: str | None, names: list[str | None]) -> tuple[list[Path], str]:
+def _output_paths(output: Path, fmt: str | None, names: list[str | None], inputs: list[Any]) -> tuple[list[Path], str]:
+    """The output files (one per relation name, or ``[output]`` for ``[None]``), checked before any work."""
     from .formats import infer_format
 
     fmt = fmt or (infer_format(output) if output.suffix else "npz")
     if names == [None]:
-        return [output], fmt
-    suffix = output.suffix or _FORMAT_EXTENSIONS[fmt]
-    stem = output.with_suffix("") if output.suffix else output
-    return [stem.with_name(f"{stem.name}__{name}{suffix}") for name in names], fmt
+        paths = [output]
+    else:
+        suffix = output.suffix or _FORMAT_EXTENSIONS[fmt]
+        stem = output.with_suffix("") if output.suffix else output
+        paths = [stem.with_name(f"{stem.name}__{name}{suffix}") for name in names]
+    for path in paths:
+        check_output(path, inputs)
+        if fmt in ("cleora", "word2vec"):
+            check_output(path.with_name(path.name + ".json"), inputs)
+    return paths, fmt
 
 
 def _cmd_embed(args: argparse.Namespace) -> None:
     from . import embed
+    from .columns import parse_columns
+    from .formats import save_embeddings
 
     start = time.perf_counter()
+    names = [r.name for r in parse_columns(args.columns).relations] if args.relations == "pairwise" else [None]
+    paths, fmt = _output_paths(args.output, args.format, names, args.inputs)
     result = embed(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
         columns=args.columns,
@@ -172,13 +203,11 @@ def _cmd_embed(args: argparse.Namespace) -> None:
         skip_bad_rows=args.skip_bad_rows,
         progress=not args.quiet,
     )
-    embeddings = result if isinstance(result, dict) else {None: result}
-    paths, fmt = _output_paths(args.output, args.format, list(embeddings))
-    for path, embedding in zip(paths, embeddings.values()):
-        embedding.save(path, format=fmt)
-        if not args.quiet:
-            print(f"{PROG}: wrote {len(embedding)} vectors of dim {embedding.dim} to {path}", file=sys.stderr)
+    embeddings = [result[name] for name in names] if isinstance(result, dict) else [result]
+    save_embeddings(list(zip(embeddings, paths)), fmt)
     if not args.quiet:
+        for path, embedding in zip(paths, embeddings):
+            print(f"{PROG}: wrote {len(embedding)} vectors of dim {embedding.dim} to {path}", file=sys.stderr)
         print(f"{PROG}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
@@ -186,6 +215,7 @@ def _cmd_embed_new(args: argparse.Namespace) -> None:
     from .embedding import Embedding
     from .inductive import embed_new
 
+    (path,), fmt = _output_paths(args.output, args.format, [None], [args.model, *args.inputs])
     model = Embedding.load(args.model, format="npz")
     new = embed_new(
         model,
@@ -195,7 +225,6 @@ def _cmd_embed_new(args: argparse.Namespace) -> None:
         skip_bad_rows=args.skip_bad_rows,
         threads=args.threads,
     )
-    (path,), fmt = _output_paths(args.output, args.format, [None])
     new.save(path, format=fmt)
     if not args.quiet:
         cold = int((new.degrees == 0).sum())
@@ -261,6 +290,8 @@ def _cmd_similar(args: argparse.Namespace) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from . import evaluation
 
+    if getattr(args, "train_output", None) is not None:
+        check_output(args.train_output, [args.inputs])
     try:
         if args.protocol == "classification":
             report = evaluation.classification_report(
@@ -286,6 +317,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from . import embed
     from .datasets import dataset_path
 
+    _output_paths(args.output, None, [None], [])
     start = time.perf_counter()
     embedding = embed(dataset_path("karate_club"), columns="member member", dim=args.dim)
     embedding.save(args.output)
@@ -299,6 +331,11 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     print(f"nearest neighbour in the same club: {hits}/{len(embedding)} members")
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    # Unwinds like KeyboardInterrupt, so that partial outputs are removed.
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
@@ -309,16 +346,24 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     status, message = 0, None
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:
+        previous = signal.signal(signal.SIGTERM, _terminate)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             args.handler(args)
         except KeyboardInterrupt:
             status, message = 130, "interrupted"
+        except Terminated:
+            status, message = 128 + signal.SIGTERM, "terminated"
         except (ValueError, OSError, KeyError) as error:
             # KeyError's str() adds quotes around the message.
             text = error.args[0] if isinstance(error, KeyError) and error.args else error
             status, message = 2, f"error: {text}"
+        finally:
+            if on_main_thread:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     for warning in caught:
         print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
     if message:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,10 +36,10 @@ from .config import EmbedConfig
 from ._xp import to_numpy
 from .embedding import Embedding, TrainedState
 from .errors import InputFormatError
-from .outputs import atomic_write
+from .outputs import AtomicFiles
 from .whitening import Whitening
 
-__all__ = ["FORMATS", "infer_format", "load_embedding", "save_embedding"]
+__all__ = ["FORMATS", "infer_format", "load_embedding", "save_embedding", "save_embeddings"]
 
 FORMATS = ("npz", "cleora", "word2vec", "parquet")
 _EXTENSIONS = {
@@ -180,23 +180,64 @@ def save_embedding(
     for ``npz``, and the file is 2.7 times larger. Prefer ``npz`` or Parquet
     for large embeddings.
     """
-    path = Path(path)
-    fmt = infer_format(path, format)
-    embedding = embedding.to_numpy()
-    if fmt in _TEXT_FORMATS:
-        ids, sidecar = _text_ids(embedding, fmt)
-        sidecar_path = _sidecar_path(path)
-        # Both temporary files are complete before either is renamed.
-        with atomic_write(sidecar_path) as side, atomic_write(path) as out:
-            _write_text(out, embedding, ids, with_occurrences=fmt == "cleora")
-            side.write(json.dumps(sidecar, indent=2, sort_keys=True).encode() + b"\n")
-        return [path, sidecar_path]
-    with atomic_write(path) as out:
-        if fmt == "npz":
-            _write_npz(out, embedding)
-        else:
-            _write_parquet(out, embedding)
-    return [path]
+    return save_embeddings([(embedding, path)], format)
+
+
+def save_embeddings(
+    items: Sequence[tuple[Embedding, str | os.PathLike[str]]], format: str | None = None
+) -> list[Path]:
+    """Write several embeddings as one set: every file, or none.
+
+    Used for the one-embedding-per-relation outputs of pairwise mode: a failure
+    in any of them (an id a text format cannot hold, a full disk, an interrupt)
+    leaves no new file and every previous file as it was.
+
+    Parameters
+    ----------
+    items : sequence of (Embedding, path)
+        The embeddings and their output files.
+    format : {"npz", "cleora", "word2vec", "parquet"}, optional
+        Default: inferred from each path's extension (see :func:`infer_format`).
+
+    Returns
+    -------
+    list of Path
+        The files written, in order, with the sidecars of text formats.
+
+    Raises
+    ------
+    ValueError
+        As :func:`save_embedding`, and if an output is a special file (see
+        :func:`~cleora_tensor.outputs.check_output`). Nothing is written then.
+    OSError
+        If writing fails; no output file is left behind.
+    """
+    planned = []
+    for embedding, path in items:
+        path = Path(path)
+        fmt = infer_format(path, format)
+        embedding = embedding.to_numpy()
+        try:  # ids are checked before any file is opened
+            text = _text_ids(embedding, fmt) if fmt in _TEXT_FORMATS else None
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+        planned.append((embedding, path, fmt, text))
+    written = []
+    with AtomicFiles() as files:
+        for embedding, path, fmt, text in planned:
+            out = files.open(path)
+            written.append(path)
+            if text is not None:
+                ids, sidecar = text
+                _write_text(out, embedding, ids, with_occurrences=fmt == "cleora")
+                sidecar_path = _sidecar_path(path)
+                files.open(sidecar_path).write(json.dumps(sidecar, indent=2, sort_keys=True).encode() + b"\n")
+                written.append(sidecar_path)
+            elif fmt == "npz":
+                _write_npz(out, embedding)
+            else:
+                _write_parquet(out, embedding)
+    return written
 
 
 def load_embedding(path: str | os.PathLike[str], format: str | None = None) -> Embedding:
@@ -522,34 +563,42 @@ def _write_text(
 ) -> None:
     n, dim = embedding.vectors.shape
     out.write(f"{n} {dim}\n".encode())
-    fields = [pa.field("id", pa.string())]
-    if with_occurrences:
-        fields.append(pa.field("occurrence", pa.int64()))
-    fields += [pa.field(f"v{j}", pa.float32()) for j in range(dim)]
-    schema = pa.schema(fields)
-    options = pcsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
-    with pcsv.CSVWriter(out, schema, write_options=options) as writer:
-        for start in range(0, n, _TEXT_BLOCK_ROWS):
-            stop = min(start + _TEXT_BLOCK_ROWS, n)
-            writer.write_table(_text_block(embedding, ids, start, stop, schema, with_occurrences))
+    ids = ids.cast(pa.large_string())
+    for start in range(0, n, _TEXT_BLOCK_ROWS):
+        stop = min(start + _TEXT_BLOCK_ROWS, n)
+        out.write(_text_block(embedding, ids, start, stop, with_occurrences))
 
 
 def _text_block(
-    embedding: Embedding,
-    ids: pa.Array,
-    start: int,
-    stop: int,
-    schema: pa.Schema,
-    with_occurrences: bool,
-) -> pa.Table:
-    # Arrow formats each float32 as its shortest round-tripping decimal; it
-    # wants columns, so the block is transposed to make each one contiguous.
-    columns = np.ascontiguousarray(embedding.vectors[start:stop].T)
-    arrays = [ids.slice(start, stop - start)]
+    embedding: Embedding, ids: pa.Array, start: int, stop: int, with_occurrences: bool
+) -> memoryview:
+    """Lines ``id [occurrence] v1 ... vd`` of rows ``start:stop``, as UTF-8 bytes.
+
+    Arrow formats the numbers (each float32 as its shortest round-tripping
+    decimal); the ids are joined in front of its lines afterwards, because its
+    CSV writer refuses ``"`` in unquoted values, which ids may hold.
+    """
+    # Arrow wants columns, so the block is transposed to make each one contiguous.
+    columns = [pa.array(column) for column in np.ascontiguousarray(embedding.vectors[start:stop].T)]
     if with_occurrences:
-        arrays.append(pa.array(embedding.occurrences[start:stop]))
-    arrays += [pa.array(column) for column in columns]
-    return pa.Table.from_arrays(arrays, schema=schema)
+        columns.insert(0, pa.array(embedding.occurrences[start:stop]))
+    ids = ids.slice(start, stop - start)
+    if columns:
+        sink = pa.BufferOutputStream()
+        options = pcsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
+        table = pa.Table.from_arrays(columns, names=[str(j) for j in range(len(columns))])
+        pcsv.write_csv(table, sink, write_options=options)
+        numbers = sink.getvalue()
+        # Each line, its "\n" included, as one string: floats hold no newline.
+        offsets = np.zeros(stop - start + 1, dtype=np.int64)
+        offsets[1:] = np.flatnonzero(np.frombuffer(numbers, dtype=np.uint8) == 10) + 1
+        lines = pa.LargeStringArray.from_buffers(stop - start, pa.py_buffer(offsets), numbers)
+        joined = pc.binary_join_element_wise(ids, lines, pa.scalar(" ", pa.large_string()))
+    else:
+        empty, newline = (pa.scalar(text, pa.large_string()) for text in ("", "\n"))
+        joined = pc.binary_join_element_wise(ids, empty, newline)
+    ends = np.frombuffer(joined.buffers()[1], dtype=np.int64, count=len(joined) + 1, offset=8 * joined.offset)
+    return memoryview(joined.buffers()[2])[ends[0] : ends[-1]]
 
 
 def _read_sidecar(path: Path) -> dict[str, Any]:

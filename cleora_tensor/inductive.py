@@ -60,7 +60,8 @@ def embed_new(
     ------
     ValueError
         If ``model`` has no state (``keep_state=False``, or a multi-scale run),
-        or its configuration is missing.
+        its configuration is missing, or ``columns`` names none of the model's
+        entity types.
     ColumnSpecError, InputFormatError, OSError
         From reading the new rows.
 
@@ -80,6 +81,13 @@ def embed_new(
     hypergraph = Hypergraph.read(
         source, columns or config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows
     )
+    known_types = set(state.types.tolist())
+    if not known_types.intersection(hypergraph.spec.entity_types):
+        raise ValueError(
+            f"the column specification {hypergraph.spec.spec!r} shares no entity type with the "
+            f"model (types {', '.join(sorted(known_types))}), so no new entity can have a known "
+            "neighbour; name the columns with the model's entity types"
+        )
     relations = [model.relation] if model.relation else None
     graph = hypergraph.graph(relations, max_cell_size=config.max_cell_size)
     known_row = {key: row for row, key in enumerate(zip(state.types.tolist(), state.entity_ids))}

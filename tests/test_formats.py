@@ -346,33 +346,6 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch, embedding, fmt)
     assert after == before
 
 
-def test_atomic_write_replaces_on_success_only(tmp_path):
-    path = tmp_path / "out.bin"
-    path.write_bytes(b"old")
-    with formats.atomic_write(path) as file:
-        file.write(b"new")
-        assert path.read_bytes() == b"old"
-        (temporary,) = [p for p in tmp_path.iterdir() if p != path]
-        assert temporary.name.startswith(".out.bin.") and temporary.name.endswith(".tmp")
-    assert path.read_bytes() == b"new"
-    assert os.listdir(tmp_path) == ["out.bin"]
-
-
-@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
-def test_atomic_write_uses_umask_permissions(tmp_path):
-    path = tmp_path / "out.bin"
-    with formats.atomic_write(path) as file:
-        file.write(b"x")
-    umask = os.umask(0o022)
-    os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
-
-
-def test_atomic_write_missing_directory(tmp_path):
-    with pytest.raises(FileNotFoundError), formats.atomic_write(tmp_path / "missing" / "x"):
-        pass
-
-
 # --------------------------------------------------------- format inference
 
 
