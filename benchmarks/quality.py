@@ -43,8 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import cleora_tensor as ct
 from cleora_tensor import evaluation as ev
 

@@ -22,7 +22,7 @@ from .columns import ColumnSpec, parse_columns
 from .compose import combine
 from .config import EmbedConfig
 from .embedding import Embedding, TrainedState
-from .errors import ColumnSpecError, InputFormatError
+from .errors import ColumnSpecError, InputFormatError, InsufficientMemoryError
 from .hypergraph import DataWarning, Graph, Hypergraph, Vocabulary
 from .inductive import embed_new
 from .init import entity_keys, initialize
@@ -47,6 +47,7 @@ __all__ = [
     "Graph",
     "Hypergraph",
     "InputFormatError",
+    "InsufficientMemoryError",
     "Propagation",
     "SparseOperator",
     "TrainedState",

@@ -14,8 +14,10 @@ from ._xp import namespace, to_numpy
 from .backends import select_backend
 from .config import EmbedConfig
 from .embedding import Embedding, TrainedState
+from .finite import first_nonfinite
 from .hypergraph import Graph, Hypergraph
 from .init import initialize
+from .memory import check_propagation_memory
 from .propagation import propagate
 
 __all__ = ["embed", "embed_graph"]
@@ -158,12 +160,17 @@ def embed(
     if _array_or_none(initial) is not None and relations != "joint":
         raise ValueError("an initial array needs joint mode (one graph); pass a mapping id -> vector")
     # An unusable backend or device fails here, before the input is read.
-    select_backend(backend, device=device, like=_array_or_none(initial))
+    chosen = select_backend(backend, device=device, like=_array_or_none(initial))
     hypergraph = Hypergraph.read(
         source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=progress
     )
     graphs = hypergraph.graphs(relations, max_cell_size=max_cell_size)
     del hypergraph  # the token codes are no longer needed; free them before propagating
+    if chosen.on_host:
+        for graph in graphs:  # refused before any propagation starts
+            check_propagation_memory(
+                graph.num_entities, graph.nnz, config.dim, threads=threads, output_entities=int(graph.output.sum())
+            )
     results = {
         graph.name: embed_graph(
             graph,
@@ -260,25 +267,39 @@ def embed_graph(
 def _initial_vectors(
     graph: Graph, config: EmbedConfig, initial: Any, feature_weight: float, threads: int | None, backend: Any
 ) -> Any:
-    """The ``(n, dim)`` start: hash initialization, features, or their mix."""
+    """The ``(n, dim)`` start: hash initialization, features, or their mix.
+
+    Raises ValueError if ``feature_weight`` is outside ``[0, 1]``, or the
+    features have the wrong shape or hold a NaN or an infinity (the message
+    names the first such entity).
+    """
     if not 0.0 <= feature_weight <= 1.0:
         raise ValueError(f"feature_weight must be in [0, 1], got {feature_weight!r}")
     n, dim = graph.num_entities, config.dim
     array = _array_or_none(initial)
-    if array is not None:
-        if tuple(array.shape) != (n, dim):
-            raise ValueError(f"initial must have shape {(n, dim)}, got {tuple(array.shape)}")
-        if feature_weight == 1.0:
+    if array is not None and tuple(array.shape) != (n, dim):
+        raise ValueError(f"initial must have shape {(n, dim)}, got {tuple(array.shape)}")
+    # has: None for an array (every entity has a feature), else a 0/1 mask.
+    features = has = None
+    if initial is not None and feature_weight > 0.0:
+        features, has = (array, None) if array is not None else _features_from_mapping(graph, initial, dim)
+        nonfinite = first_nonfinite(features)
+        if nonfinite is not None:
+            row, column = nonfinite
+            raise ValueError(
+                f"initial: the feature of entity {graph.entity_ids[row]!r} (type {str(graph.types[row])!r}) "
+                f"holds {float(features[row, column])} at index {column}; features must be finite"
+            )
+        if has is None and feature_weight == 1.0:
             return backend.asarray(array)
     hashed = initialize(
         graph.keys(config.init), dim, seed=config.seed, method=config.init,
         threads=threads, xp=backend.xp, device=backend.device,
     )
-    if initial is None or feature_weight == 0.0:
+    if features is None:
         return hashed
-    if array is not None:
+    if has is None:
         return (1.0 - feature_weight) * hashed + feature_weight * backend.asarray(array)
-    features, has = _features_from_mapping(graph, initial, dim)
     weight = backend.asarray(has[:, None] * feature_weight)
     return hashed + weight * (backend.asarray(features) - hashed)
 

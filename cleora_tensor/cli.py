@@ -2,8 +2,8 @@
 
 Exit status 0 on success, 2 on bad usage or bad input (one line on stderr, no
 traceback), 130 when interrupted (SIGINT), 143 when terminated (SIGTERM); an
-interrupted or failed run leaves no output file behind and previous outputs
-untouched. Outputs are checked before any work (folder, format, not a special
+interrupted, terminated or failed run leaves no output file behind and previous
+outputs untouched. Outputs are checked before any work (folder, format, not a special
 file, not an input). Progress bars and warnings go to stderr.
 """
 
@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -30,7 +28,7 @@ _FORMAT_EXTENSIONS = {"npz": ".npz", "cleora": ".txt", "word2vec": ".w2v", "parq
 
 
 def _embed_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="input files (TSV, CSV, Parquet; .gz allowed)")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="input files (TSV, CSV, Parquet; .gz allowed); - reads standard input")
     parser.add_argument("--columns", "-c", required=True, metavar="SPEC", help='column specification, e.g. "transient::basket complex::reflexive::item"')
     parser.add_argument("--input-format", choices=("tsv", "csv", "parquet"), help="input format (default: from the extension, else tsv)")
     parser.add_argument("--skip-bad-rows", action="store_true", help="skip rows with a wrong number of fields (counted) instead of failing")
@@ -233,7 +231,7 @@ def _cmd_embed_new(args: argparse.Namespace) -> None:
 
 def _cmd_info(args: argparse.Namespace) -> None:
     from .hypergraph import Hypergraph
-    from .propagation import estimate_memory
+    from .memory import BASELINE_BYTES, estimate_memory
 
     hypergraph = Hypergraph.read(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
@@ -243,7 +241,14 @@ def _cmd_info(args: argparse.Namespace) -> None:
     )
     vocabulary = hypergraph.vocabulary
     graphs = hypergraph.graphs(args.relations, max_cell_size=args.max_cell_size)
-    dim = args.dim or EmbedConfig(columns=hypergraph.spec.spec).dim
+    dim = EmbedConfig(columns=hypergraph.spec.spec).dim if args.dim is None else args.dim
+    estimates = [
+        estimate_memory(
+            g.num_entities, g.nnz, dim, threads=args.threads, pairs=g.pairs,
+            input_ids=hypergraph.n_ids, output_entities=int(g.output.sum()),
+        )
+        for g in graphs
+    ]
     report: dict[str, Any] = {
         "columns": hypergraph.spec.spec,
         "rows": hypergraph.n_rows,
@@ -260,11 +265,14 @@ def _cmd_info(args: argparse.Namespace) -> None:
                 "output_entities": int(g.output.sum()),
                 "nnz": g.nnz,
                 "truncated_cells": g.truncated_cells,
-                "estimated_peak_memory_bytes": estimate_memory(g.num_entities, g.nnz, dim, threads=args.threads),
+                "pairs": g.pairs,
+                "estimated_peak_memory_bytes": estimate,
             }
-            for g in graphs
+            for g, estimate in zip(graphs, estimates)
         ],
         "dim": dim,
+        # Of the whole embed run; pairwise mode holds every graph at once (a bound).
+        "estimated_peak_memory_bytes": BASELINE_BYTES + sum(e - BASELINE_BYTES for e in estimates),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -331,11 +339,6 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     print(f"nearest neighbour in the same club: {hits}/{len(embedding)} members")
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    # Unwinds like KeyboardInterrupt, so that partial outputs are removed.
-    raise Terminated(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
@@ -346,24 +349,18 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     status, message = 0, None
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    if on_main_thread:
-        previous = signal.signal(signal.SIGTERM, _terminate)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             args.handler(args)
         except KeyboardInterrupt:
             status, message = 130, "interrupted"
-        except Terminated:
-            status, message = 128 + signal.SIGTERM, "terminated"
+        except Terminated as stop:  # SIGTERM while writing: the outputs were rolled back
+            status, message = stop.code, "terminated"
         except (ValueError, OSError, KeyError) as error:
             # KeyError's str() adds quotes around the message.
             text = error.args[0] if isinstance(error, KeyError) and error.args else error
             status, message = 2, f"error: {text}"
-        finally:
-            if on_main_thread:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     for warning in caught:
         print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
     if message:

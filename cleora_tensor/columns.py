@@ -1,8 +1,7 @@
 """Column specification: which columns hold which entities, and the relations they form.
 
 A specification names each input column, left to right, as whitespace-separated
-tokens ``[modifier::]*type`` (DESIGN section 3, the ``--columns`` grammar of Cleora
-and pycleora):
+tokens ``[modifier::]*type`` (the ``--columns`` grammar of Cleora and pycleora):
 
 ============  ==============================================================
 modifier      meaning
@@ -232,8 +231,10 @@ def parse_columns(spec: str | ColumnSpec) -> ColumnSpec:
     Notes
     -----
     Mirrors the column grammar of Cleora 1.x and pycleora 3.2.1; ``weight`` and
-    ``ignore`` are extensions, and several relations per specification (pycleora
-    accepts exactly one) are combined as described in DESIGN section 3.
+    ``ignore`` are extensions, and so are several relations per specification
+    (pycleora accepts exactly one): every pair of entity columns that are not
+    both transient, and every reflexive column, is a relation (see
+    :attr:`ColumnSpec.relations`).
 
     Examples
     --------

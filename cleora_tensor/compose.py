@@ -27,7 +27,8 @@ def combine(embeddings: Sequence[Embedding], *, weights: Sequence[float] | None 
     embeddings : sequence of Embedding
         Same dimension; any namespaces (the result is NumPy).
     weights : sequence of float, optional
-        Non-negative weight per embedding (default: equal).
+        Finite, non-negative weight per embedding, not all zero (default:
+        equal).
 
     Returns
     -------
@@ -39,7 +40,8 @@ def combine(embeddings: Sequence[Embedding], *, weights: Sequence[float] | None 
     Raises
     ------
     ValueError
-        On no embeddings, different dimensions, or bad weights.
+        On no embeddings, different dimensions, or bad weights (the message
+        names the first bad weight).
 
     Examples
     --------
@@ -56,9 +58,7 @@ def combine(embeddings: Sequence[Embedding], *, weights: Sequence[float] | None 
     dims = {e.dim for e in embeddings}
     if len(dims) != 1:
         raise ValueError(f"all embeddings must have the same dimension, got {sorted(dims)}")
-    weights = np.ones(len(embeddings)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if weights.shape != (len(embeddings),) or np.any(weights < 0) or not weights.sum() > 0:
-        raise ValueError("weights must be one non-negative number per embedding, not all zero")
+    weights = _checked_weights(weights, len(embeddings))
     position: dict[tuple[str, str], int] = {}
     for e in embeddings:
         for key in zip(e.types.tolist(), e.entity_ids):
@@ -82,3 +82,27 @@ def combine(embeddings: Sequence[Embedding], *, weights: Sequence[float] | None 
         occurrences=occurrences,
         config=configs.pop() if len(configs) == 1 else None,
     )
+
+
+def _checked_weights(weights: Sequence[float] | None, count: int) -> np.ndarray:
+    """``weights`` as a float64 ``(count,)`` array scaled to a largest weight of 1.
+
+    Only the ratios matter (the average is re-normalized); scaling keeps huge
+    finite weights from overflowing. ValueError unless they are finite,
+    non-negative and not all zero.
+    """
+    if weights is None:
+        return np.ones(count)
+    rule = f"weights must be {count} finite, non-negative numbers (one per embedding), not all zero"
+    try:
+        array = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{rule}; got {weights!r}") from None
+    if array.shape != (count,):
+        raise ValueError(f"{rule}; got shape {array.shape}")
+    bad = np.flatnonzero(~(np.isfinite(array) & (array >= 0)))
+    if bad.size:
+        raise ValueError(f"{rule}; weights[{bad[0]}] is {array[bad[0]]}")
+    if not array.any():
+        raise ValueError(f"{rule}; all are zero")
+    return array / array.max()

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import array_api_compat
 import numpy as np
 
 from ._xp import to_numpy, to_torch
 from .config import EmbedConfig
+from .errors import InputFormatError
+from .finite import first_nonfinite, value_range
 from .normalize import normalize_rows
 from .similarity import cosine_top_k
 from .whitening import Whitening
 
 __all__ = ["Embedding", "TrainedState"]
+
+# Largest sum of squared float32 entries that leaves room for the dot
+# products of cosine_top_k.
+_SQUARES_LIMIT = float(np.finfo(np.float32).max) / 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +60,8 @@ class Embedding:
     """Entity embeddings with the ids, types and statistics they belong to.
 
     Row ``i`` of every field describes the same entity. Treat the fields as
-    read-only: :meth:`index` caches an id lookup built on first use.
+    read-only: :meth:`index` caches an id lookup built on first use, and the
+    similarity methods may cache rescaled vectors (see Notes).
 
     Parameters
     ----------
@@ -82,7 +90,9 @@ class Embedding:
     ------
     ValueError
         If the fields disagree in length, ``vectors`` is not a 2-D float32
-        array, an id is not a str, or ``config``/``relation`` has the wrong type.
+        array or holds a NaN or an infinity (the message names the first such
+        entity: id, type and row), an id is not a str, or
+        ``config``/``relation`` has the wrong type.
 
     Notes
     -----
@@ -90,6 +100,12 @@ class Embedding:
     count and vector) and pycleora 3.2.1's ``entity_ids``/``embeddings`` pair;
     types are kept per entity because, unlike Cleora 1.x, a joint embedding
     holds several entity types in one table.
+
+    Non-finite vectors are refused at construction, so :meth:`most_similar`
+    and :meth:`complete` never rank by NaN; the check is one ``min`` and one
+    ``max`` over ``vectors`` (a device synchronization for GPU arrays). When
+    float32 squares of the entries could overflow, those methods first divide
+    each row by its largest magnitude, which leaves every cosine unchanged.
 
     Examples
     --------
@@ -120,7 +136,7 @@ class Embedding:
         ids = self.entity_ids
         self.entity_ids = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
         n = len(self.entity_ids)
-        if not all(isinstance(i, str) for i in self.entity_ids):
+        if not all(issubclass(kind, str) for kind in set(map(type, self.entity_ids))):
             bad = next(i for i in self.entity_ids if not isinstance(i, str))
             raise ValueError(f"entity_ids must be str, got {bad!r}")
         self.types = np.asarray(self.types, dtype=np.str_)
@@ -139,6 +155,14 @@ class Embedding:
                 f"vectors must be float32, got {self.vectors.dtype}; convert with "
                 "xp.astype(vectors, xp.float32)"
             )
+        low, high = value_range(self.vectors)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            row, column = first_nonfinite(self.vectors)
+            value = float(self.vectors[row, column])
+            raise ValueError(
+                f"the vector of entity {self.entity_ids[row]!r} (type {str(self.types[row])!r}, "
+                f"row {row}) holds {value} at index {column}; vectors must be finite"
+            )
         if self.config is not None and not isinstance(self.config, EmbedConfig):
             raise ValueError(
                 f"config must be an EmbedConfig or None, got {type(self.config).__name__}"
@@ -146,6 +170,12 @@ class Embedding:
         if self.relation is not None and not isinstance(self.relation, str):
             raise ValueError(f"relation must be a str or None, got {self.relation!r}")
         self._lookup: tuple[dict[str, int], dict[str, dict[str, int]]] | None = None
+        # The largest magnitude, and rescaled rows when needed (see _search_vectors).
+        self._largest = max(-low, high)
+        self._scaled: Any = None
+        # Set by the loaders: the file, and for text the line of a row, for
+        # the message of a duplicate entity (found when the lookup is built).
+        self._source: tuple[str, Callable[[int], int] | None] | None = None
 
     @property
     def dim(self) -> int:
@@ -267,9 +297,10 @@ class Embedding:
         exclude = None
         if mask[row]:
             exclude = xp.asarray([row], dtype=xp.int64, device=dev)
+        vectors = self._search_vectors()
         indices, scores = cosine_top_k(
-            self.vectors,
-            self.vectors[row : row + 1, :],
+            vectors,
+            vectors[row : row + 1, :],
             top_k,
             exclude=exclude,
             candidates=candidates,
@@ -336,11 +367,12 @@ class Embedding:
         mask[rows] = False
         xp = array_api_compat.array_namespace(self.vectors)
         dev = array_api_compat.device(self.vectors)
-        chosen = xp.take(self.vectors, xp.asarray(rows, dtype=xp.int64, device=dev), axis=0)
+        vectors = self._search_vectors()
+        chosen = xp.take(vectors, xp.asarray(rows, dtype=xp.int64, device=dev), axis=0)
         query = xp.mean(normalize_rows(chosen), axis=0, keepdims=True)
         bias = prior * np.log(np.maximum(self.occurrences, 1)).astype(np.float32)
         indices, scores = cosine_top_k(
-            self.vectors,
+            vectors,
             query,
             top_k,
             candidates=xp.asarray(mask, device=dev),
@@ -348,6 +380,21 @@ class Embedding:
             xp=xp,
         )
         return self._ranked(indices, scores)
+
+    def _search_vectors(self) -> Any:
+        """``vectors``, each row divided by its largest magnitude if float32 squares could overflow.
+
+        Cosines do not change; the rows' squares then sum to between 1 and
+        ``d``. Only embeddings with entries near ``sqrt(float32 max / d)`` pay
+        for the copy.
+        """
+        if self._largest**2 * self.dim <= _SQUARES_LIMIT:
+            return self.vectors
+        if self._scaled is None:
+            xp = array_api_compat.array_namespace(self.vectors)
+            largest = xp.max(xp.abs(self.vectors), axis=1, keepdims=True)
+            self._scaled = self.vectors / xp.where(largest > 0, largest, xp.ones_like(largest))
+        return self._scaled
 
     def _target_mask(self, target: str) -> np.ndarray:
         """Boolean ``(n,)`` mask of the entities of type ``target`` (all for ``"all"``), a new array."""
@@ -403,8 +450,8 @@ class Embedding:
 
     @classmethod
     def load(cls, path: str | Path, format: str | None = None) -> Embedding:
-        """Read from ``path``; see :func:`~cleora_tensor.formats.load_embedding`."""
-        from .formats import load_embedding
+        """Read from ``path``; see :func:`~cleora_tensor.loading.load_embedding`."""
+        from .loading import load_embedding
 
         return load_embedding(path, format)
 
@@ -423,10 +470,19 @@ class Embedding:
                         continue
                     group = shared.setdefault(entity_id, {types[last]: last})
                     if types[row] in group:
-                        raise ValueError(
-                            f"entity {entity_id!r} of type {types[row]!r} occurs twice "
-                            f"(rows {row} and {group[types[row]]})"
-                        )
+                        self._duplicate(entity_id, types[row], *sorted((group[types[row]], row)))
                     group[types[row]] = row
             self._lookup = (by_id, shared)
         return self._lookup
+
+    def _duplicate(self, entity_id: str, entity_type: str, first: int, second: int) -> NoReturn:
+        """Raise the error of an (id, type) pair at rows ``first < second``, naming the file if loaded."""
+        reason = f"entity {entity_id!r} of type {entity_type!r} occurs twice"
+        if self._source is None:
+            raise ValueError(f"{reason} (rows {first} and {second})")
+        source, line_of_row = self._source
+        if line_of_row is None:
+            raise InputFormatError(source, f"{reason} (rows {first} and {second})")
+        raise InputFormatError(
+            source, f"{reason} (also on line {line_of_row(first)})", line=line_of_row(second)
+        )

@@ -7,7 +7,7 @@ one-line message and exit code 2.
 
 from __future__ import annotations
 
-__all__ = ["ColumnSpecError", "InputFormatError"]
+__all__ = ["ColumnSpecError", "InputFormatError", "InsufficientMemoryError"]
 
 
 class ColumnSpecError(ValueError):
@@ -28,16 +28,22 @@ class ColumnSpecError(ValueError):
 
 
 class InputFormatError(ValueError):
-    """A row, cell or byte of the input cannot be used.
+    """A file, row, cell or byte of the input cannot be used.
+
+    The message is ``source[:line[:column]]: reason`` on one line: the line
+    breaks of :meth:`str.splitlines` in ``source`` or ``reason`` are shown
+    escaped (``\\n``, ``\\r``, ...).
 
     Parameters
     ----------
     source : str
-        File path, or ``"<lines>"`` for an iterable of lines.
+        File path, ``"<stdin>"`` for standard input, ``"<lines>"`` for an
+        iterable of lines, or ``"<table>"`` for a table.
     reason : str
-        What is wrong.
+        What is wrong, in plain words.
     line : int, optional
-        1-based line number in ``source`` (physical line of the file).
+        1-based line number in ``source`` (physical line of the file; the row
+        number for Parquet files and tables).
     column : int, optional
         1-based column: the field number for cell errors, the byte offset in the
         line for encoding errors (the message says which).
@@ -55,9 +61,28 @@ class InputFormatError(ValueError):
         self.reason = reason
         self.line = line
         self.column = column
-        where = source
+        where = _one_line(source)
         if line is not None:
             where += f":{line}"
             if column is not None:
                 where += f":{column}"
-        super().__init__(f"{where}: {reason}")
+        super().__init__(f"{where}: {_one_line(reason)}")
+
+
+# Every character str.splitlines() breaks at, mapped to its escape sequence.
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_LINE_BREAKS)
+
+
+class InsufficientMemoryError(MemoryError, ValueError):
+    """Work predicted not to fit in the memory available was refused before it started.
+
+    Raised by :mod:`cleora_tensor.memory` before graph building or propagation;
+    the message gives the estimate, the memory available and the option that
+    would make the work fit (e.g. ``--max-cell-size`` or ``--dim``). Derives from
+    :class:`MemoryError` and :class:`ValueError` (so the command line reports it
+    as a usage error, exit status 2).
+    """

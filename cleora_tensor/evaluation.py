@@ -1,4 +1,4 @@
-"""Embedding quality: node classification, link prediction, basket completion (DESIGN section 11).
+"""Embedding quality: node classification, link prediction, basket completion.
 
 Three protocols, each on held-out data, plus what a recommender engineer checks
 first:
@@ -26,24 +26,27 @@ functions, so ``import cleora_tensor`` does not need it.
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse
 
 from ._xp import device_of, is_numpy, namespace, to_numpy
 from .api import embed
-from .columns import Column, parse_columns
+from .columns import Column, ColumnSpec, parse_columns
 from .embedding import Embedding
 from .errors import InputFormatError
+from .evaluation_io import Rows, encode, read_labels, read_rows, read_split, shown
+from .io import RaggedColumn
 from .normalize import normalize_rows
 from .similarity import cosine_top_k
 
@@ -51,6 +54,7 @@ __all__ = [
     "BASELINES",
     "BasketSplit",
     "EdgeSplit",
+    "Rows",
     "Scorer",
     "basket_completion",
     "basket_completion_report",
@@ -76,126 +80,7 @@ BASELINES = ("popularity", "cooccurrence")
 # temporaries this is ~100 MB.
 _BLOCK_ELEMENTS = 1 << 22
 
-
-# ---------------------------------------------------------------------------
-# Reading evaluation files
-
-
-def read_rows(source: str | os.PathLike[str] | Iterable[str]) -> list[str]:
-    """Lines of a text file (plain or ``.gz``) or of an iterable, without line ends.
-
-    Empty lines are dropped, as the embedding reader drops them.
-
-    Parameters
-    ----------
-    source : path or iterable of str
-        A UTF-8 file, or lines.
-
-    Returns
-    -------
-    list of str
-
-    Raises
-    ------
-    OSError
-        If the file cannot be read.
-    InputFormatError
-        If the file is not UTF-8.
-    """
-    if isinstance(source, (str, os.PathLike)):
-        with _open_text(source) as handle:
-            lines = handle.read().split("\n")
-    else:
-        lines = list(source)
-    return [line.rstrip("\r\n") for line in lines if line.strip("\r\n")]
-
-
-def read_labels(path: str | os.PathLike[str]) -> dict[str, list[str]]:
-    """Node labels from ``node<TAB>label`` lines, one line per (node, label) pair.
-
-    Single-label files have one line per node; multi-label files (BlogCatalog)
-    repeat the node, once per label.
-
-    Parameters
-    ----------
-    path : path
-        TSV file without header, plain or ``.gz``.
-
-    Returns
-    -------
-    dict of str to list of str
-        Labels per node, nodes and labels in file order.
-
-    Raises
-    ------
-    OSError
-        If the file cannot be read.
-    InputFormatError
-        If the file is not UTF-8, or a line has no TAB or an empty field (the
-        message names the line).
-    """
-    labels: dict[str, list[str]] = {}
-    for _, (node, label) in _pairs(path):
-        labels.setdefault(node, []).append(label)
-    return labels
-
-
-def read_split(path: str | os.PathLike[str]) -> dict[str, str]:
-    """A fixed node split from ``node<TAB>train|val|test`` lines (Planetoid's).
-
-    Parameters
-    ----------
-    path : path
-        TSV file without header, e.g. ``cora/planetoid_split.tsv``.
-
-    Returns
-    -------
-    dict of str to str
-        The part of every listed node.
-
-    Raises
-    ------
-    OSError
-        If the file cannot be read.
-    InputFormatError
-        If the file is not UTF-8, or a line is malformed, names a part other
-        than train/val/test, or repeats a node.
-    """
-    split: dict[str, str] = {}
-    for line_number, (node, part) in _pairs(path):
-        if part not in ("train", "val", "test"):
-            raise InputFormatError(
-                str(path), f"split must be train, val or test, got {part!r}", line=line_number
-            )
-        if node in split:
-            raise InputFormatError(str(path), f"node {node!r} is listed twice", line=line_number)
-        split[node] = part
-    return split
-
-
-@contextlib.contextmanager
-def _open_text(path: str | os.PathLike[str]) -> Iterator[Any]:
-    """A UTF-8 text file (``.gz`` decompressed); a decoding error becomes an InputFormatError."""
-    opener = gzip.open if Path(path).suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        try:
-            yield handle
-        except UnicodeDecodeError as error:
-            raise InputFormatError(str(path), f"not UTF-8 text ({error.reason})") from None
-
-
-def _pairs(path: str | os.PathLike[str]) -> Iterator[tuple[int, tuple[str, str]]]:
-    with _open_text(path) as handle:
-        for line_number, line in enumerate(handle, 1):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            fields = line.split("\t")
-            if len(fields) != 2 or not all(fields):
-                raise InputFormatError(
-                    str(path), f"expected 'node<TAB>value', got {line[:60]!r}", line=line_number
-                )
-            yield line_number, (fields[0], fields[1])
+_MIN_ITEMS = 2  # default basket size to test: one item hidden, one to query with
 
 
 # ---------------------------------------------------------------------------
@@ -436,17 +321,6 @@ def _check_fraction(name: str, value: float) -> None:
 # Splitting input rows
 
 
-def _fields(rows: list[str], n_columns: int, source: Any) -> list[list[str]]:
-    name = str(source) if isinstance(source, (str, os.PathLike)) else "<lines>"
-    table = [row.split("\t") for row in rows]
-    for number, fields in enumerate(table, 1):
-        if len(fields) != n_columns:
-            raise InputFormatError(
-                name, f"expected {n_columns} TAB-separated fields, got {len(fields)}", line=number
-            )
-    return table
-
-
 def _write_rows(rows: list[str], path: str | os.PathLike[str]) -> Path:
     from .outputs import atomic_write
 
@@ -455,24 +329,73 @@ def _write_rows(rows: list[str], path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def _entity_columns(columns: str) -> tuple[Any, list[Column]]:
+def _edge_spec(columns: str, test_fraction: float) -> ColumnSpec:
+    """The parsed spec of a link prediction input, checked before any reading."""
+    _check_fraction("test_fraction", test_fraction)
     spec = parse_columns(columns)
-    return spec, [c for c in spec.columns if c.is_entity]
+    entity = [c for c in spec.columns if c.is_entity]
+    if len(entity) != 2 or any(c.complex or c.transient for c in entity):
+        raise ValueError(
+            "link prediction needs exactly two entity columns without 'complex' or "
+            f"'transient' (e.g. 'node node' or 'user item'), got {spec.spec!r}"
+        )
+    return spec
+
+
+def _basket_spec(columns: str, test_fraction: float, min_items: int) -> ColumnSpec:
+    """The parsed spec of a basket completion input, checked before any reading."""
+    _check_fraction("test_fraction", test_fraction)
+    if isinstance(min_items, bool) or not isinstance(min_items, int) or min_items < 2:
+        raise ValueError(f"min_items must be an int >= 2, got {min_items!r}")
+    spec = parse_columns(columns)
+    if len(_items_columns(spec)) != 1:
+        raise ValueError(
+            "basket completion needs exactly one 'complex' entity column that is not "
+            f"'transient' (the items), got {spec.spec!r}"
+        )
+    return spec
+
+
+def _items_columns(spec: ColumnSpec) -> list[Column]:
+    return [c for c in spec.columns if c.is_entity and c.complex and not c.transient]
+
+
+def _entity_index(columns: list[tuple[str, pa.ChunkedArray]]) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Codes ``(m, k)`` of the ids of ``k`` (type, ids) columns of ``m`` ids each,
+    the ids and the types of the codes. Columns of one type share codes; entities
+    are numbered by first occurrence, row by row and left to right in a row."""
+    m = len(columns[0][1])
+    keys = np.empty((m, len(columns)), dtype=np.int64)
+    dictionaries, types = [], []
+    for type_ in dict.fromkeys(t for t, _ in columns):
+        which = [j for j, (t, _) in enumerate(columns) if t == type_]
+        chunks = [chunk.cast(pa.large_string()) for j in which for chunk in columns[j][1].chunks]
+        codes, dictionary = encode(pa.chunked_array(chunks, type=pa.large_string()))
+        keys[:, which] = codes.reshape(len(which), m).T + len(types)
+        dictionaries.append(dictionary)
+        types += [type_] * len(dictionary)
+    _, first = np.unique(keys.ravel(), return_index=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    ids = pa.concat_arrays(dictionaries).take(pa.array(order)).to_pylist()
+    return rank[keys], ids, np.array(types, dtype=str)[order]
 
 
 @dataclass(frozen=True, eq=False)
 class EdgeSplit:
     """A seeded edge hold-out for link prediction; build it with :func:`split_edges`.
 
-    Candidates are the entities of the training rows (every entity of the input:
-    the hold-out never isolates one), indexed ``0..n-1``.
+    Candidates are the entities of the training edges (every entity of the
+    input's edges: the hold-out never isolates one), indexed ``0..n-1``.
 
     Attributes
     ----------
     columns : str
         The column specification of the rows (two plain entity columns).
     train_rows : list of str
-        The input rows without the held-out edges: embed these.
+        The input rows without the held-out edges, as TSV lines
+        (:meth:`Rows.lines`): embed these.
     entity_ids : list of str, length n
         The candidates, by first occurrence in the input.
     types : numpy.ndarray, shape (n,), str
@@ -510,12 +433,14 @@ def split_edges(
     distinct edges are held out; so every held-out endpoint has a vector (as in
     node2vec's protocol, which keeps the residual graph connected, but only
     requiring that no node is isolated). Duplicate rows of a held-out edge are
-    all removed; self loops always stay.
+    all removed; self loops always stay. A row with an empty endpoint cell is
+    no edge (``embed`` reads it as a missing id) and stays in the training rows.
 
     Parameters
     ----------
     rows : path or iterable of str
-        TSV rows (plain or ``.gz`` file, or lines).
+        TSV rows (plain or gzip-compressed file, or lines), read by
+        :func:`read_rows`.
     columns : str, default "node node"
         Column specification with exactly two entity columns, neither
         ``complex`` nor ``transient``; other columns (``weight::``,
@@ -523,8 +448,7 @@ def split_edges(
         type make an undirected graph (``a b`` and ``b a`` are one edge); of
         different types a bipartite one.
     test_fraction : float, default 0.1
-        Fraction of distinct edges to hold out, in ``(0, 1)`` (DESIGN section
-        11: 10 %).
+        Fraction of distinct edges to hold out, in ``(0, 1)``.
     seed : int, default 0
         Seed of the hold-out (``numpy.random.default_rng``).
 
@@ -540,26 +464,27 @@ def split_edges(
         If ``columns`` does not have exactly two plain entity columns, or
         ``test_fraction`` is out of range.
     InputFormatError
-        If a row has the wrong number of fields.
+        As :func:`read_rows` (located at ``file:line[:column]``), or if no row
+        has both endpoints.
     OSError
         If the file cannot be read.
     """
-    _check_fraction("test_fraction", test_fraction)
-    spec, entity = _entity_columns(columns)
-    if len(entity) != 2 or any(c.complex or c.transient for c in entity):
-        raise ValueError(
-            "link prediction needs exactly two entity columns without 'complex' or "
-            f"'transient' (e.g. 'node node' or 'user item'), got {spec.spec!r}"
-        )
-    lines = read_rows(rows)
-    table = _fields(lines, spec.n_columns, rows)
-    left, right = entity
-    index: dict[tuple[str, str], int] = {}
-    keys = np.empty((len(table), 2), dtype=np.int64)
-    for r, fields in enumerate(table):
-        for side, column in enumerate(entity):
-            keys[r, side] = index.setdefault((column.type, fields[column.index]), len(index))
-    n = len(index)
+    spec = _edge_spec(columns, test_fraction)
+    return _split_edges(read_rows(rows, spec), test_fraction, seed)
+
+
+def _split_edges(rows: Rows, test_fraction: float, seed: int) -> EdgeSplit:
+    left, right = (c for c in rows.spec.columns if c.is_entity)
+    present = [np.diff(rows.ids(c).offsets) > 0 for c in (left, right)]
+    both = present[0] & present[1]
+    if not both.any():
+        raise InputFormatError(rows.source, "no row has both endpoints of an edge")
+    # The ids of the rows with both endpoints (a column's ids are those of its non-empty cells).
+    keys, entity_ids, types = _entity_index([
+        (c.type, rows.ids(c).values if both.all() else rows.ids(c).values.filter(pa.array(both[has])))
+        for c, has in zip((left, right), present)
+    ])
+    n = len(entity_ids)
     if left.type == right.type:
         keys.sort(axis=1)  # an undirected edge has one key whatever the order
     _, first, inverse = np.unique(
@@ -580,19 +505,19 @@ def split_edges(
             degree[a] -= 1
             degree[b] -= 1
             count += 1
-    keep_rows = ~held[inverse.ravel()]
+    keep_rows = np.ones(rows.n_rows, dtype=bool)
+    keep_rows[both] = ~held[inverse.ravel()]
     train = pairs[~held]
     adjacency = scipy.sparse.coo_array(
         (np.ones(2 * len(train)), (np.r_[train[:, 0], train[:, 1]], np.r_[train[:, 1], train[:, 0]])),
         shape=(n, n),
     ).tocsr()
     adjacency.data[:] = 1.0  # a self loop was added twice
-    entity_ids = [key[1] for key in index]
     return EdgeSplit(
-        columns=spec.spec,
-        train_rows=[line for line, keep in zip(lines, keep_rows) if keep],
+        columns=rows.spec.spec,
+        train_rows=rows.lines(keep_rows),
         entity_ids=entity_ids,
-        types=np.array([key[0] for key in index], dtype=str),
+        types=types,
         incidence=adjacency,
         test=pairs[held],
     )
@@ -607,7 +532,8 @@ class BasketSplit:
     columns : str
         The column specification of the rows.
     train_rows : list of str
-        Every input row, test baskets without their held-out item: embed these.
+        Every input row as a TSV line (:meth:`Rows.lines`), test baskets
+        without their held-out item: embed these.
     entity_ids : list of str, length n
         The candidate items: those of the training rows, by first occurrence.
     types : numpy.ndarray, shape (n,), str
@@ -622,7 +548,7 @@ class BasketSplit:
         Per test basket, the candidate index of its hidden item, -1 if that
         item occurs nowhere else (a miss for every model).
     test_rows : numpy.ndarray, shape (m,), int64
-        Row numbers (0-based) of the test baskets in the input.
+        Row numbers (0-based, empty lines not counted) of the test baskets.
     """
 
     columns: str
@@ -644,20 +570,20 @@ def split_baskets(
     *,
     columns: str,
     test_fraction: float = 0.2,
-    min_items: int = 2,
+    min_items: int = _MIN_ITEMS,
     seed: int = 0,
 ) -> BasketSplit:
     """Hide one random item of a seeded random fraction of the baskets.
 
-    The usual leave-one-out check of next-item recommendation (see e.g. the
-    ``groceries`` README in ``../shared/data``): choose ``test_fraction`` of the
-    baskets with at least ``min_items`` items, hide one random item of each,
-    and keep all other rows and items for training.
+    The usual leave-one-out check of next-item recommendation: choose
+    ``test_fraction`` of the baskets with at least ``min_items`` items, hide
+    one random item of each, and keep all other rows and items for training.
 
     Parameters
     ----------
     rows : path or iterable of str
-        TSV rows (plain or ``.gz`` file, or lines), one basket per row.
+        TSV rows (plain or gzip-compressed file, or lines), one basket per
+        row, read by :func:`read_rows`.
     columns : str
         Column specification with exactly one ``complex`` entity column that is
         not ``transient``: the items (e.g. ``"transient::basket
@@ -683,44 +609,43 @@ def split_baskets(
         If there is not exactly one non-transient complex column, or an option
         is out of range.
     InputFormatError
-        If a row has the wrong number of fields.
+        As :func:`read_rows` (located at ``file:line[:column]``).
     OSError
         If the file cannot be read.
     """
-    _check_fraction("test_fraction", test_fraction)
-    if isinstance(min_items, bool) or not isinstance(min_items, int) or min_items < 2:
-        raise ValueError(f"min_items must be an int >= 2, got {min_items!r}")
-    spec, entity = _entity_columns(columns)
-    items_columns = [c for c in entity if c.complex and not c.transient]
-    if len(items_columns) != 1:
-        raise ValueError(
-            "basket completion needs exactly one 'complex' entity column that is not "
-            f"'transient' (the items), got {spec.spec!r}"
-        )
-    column = items_columns[0].index
-    lines = read_rows(rows)
-    table = _fields(lines, spec.n_columns, rows)
-    baskets = [[i for i in fields[column].split(" ") if i] for fields in table]
-    eligible = np.flatnonzero(np.array([len(b) >= min_items for b in baskets], dtype=bool))
+    spec = _basket_spec(columns, test_fraction, min_items)
+    return _split_baskets(read_rows(rows, spec), test_fraction, min_items, seed)
+
+
+def _split_baskets(rows: Rows, test_fraction: float, min_items: int, seed: int) -> BasketSplit:
+    (column,) = _items_columns(rows.spec)
+    items = rows.ids(column)
+    lengths = np.diff(items.offsets)
+    eligible = np.flatnonzero(lengths >= min_items)
     rng = np.random.default_rng(seed)
     tested = np.sort(rng.choice(eligible, size=round(test_fraction * eligible.size), replace=False))
-    hidden_items = []
-    for row in tested.tolist():
-        basket = baskets[row]
-        hidden_items.append(basket.pop(int(rng.integers(len(basket)))))
-        table[row][column] = " ".join(basket)
-    index: dict[str, int] = {}
-    codes = [np.array([index.setdefault(i, len(index)) for i in b], dtype=np.int64) for b in baskets]
-    incidence = _ragged_csr(codes, len(index))
-    incidence.sum_duplicates()
+    # One draw per tested basket, in row order (as scalar draws in a loop would be).
+    hidden = items.offsets[tested] + rng.integers(lengths[tested])
+    keep = np.ones(len(items.values), dtype=bool)
+    keep[hidden] = False
+    removed = np.zeros(rows.n_rows + 1, dtype=np.int64)
+    removed[tested + 1] = 1
+    offsets = items.offsets - np.cumsum(removed)
+    kept = items.values.filter(pa.array(keep))
+    codes, dictionary = encode(kept)
+    incidence = scipy.sparse.csr_array(
+        (np.ones(codes.size), codes.copy(), offsets.copy()), shape=(rows.n_rows, len(dictionary))
+    )
+    incidence.sum_duplicates()  # sorts its indices in place
+    held_out = pc.index_in(items.values.take(pa.array(hidden)), value_set=dictionary)
     return BasketSplit(
-        columns=spec.spec,
-        train_rows=["\t".join(fields) for fields in table],
-        entity_ids=list(index),
-        types=np.full(len(index), items_columns[0].type),
+        columns=rows.spec.spec,
+        train_rows=rows.lines(replaced={column.index: RaggedColumn(kept, offsets)}),
+        entity_ids=dictionary.to_pylist(),
+        types=np.full(len(dictionary), column.type),
         incidence=incidence,
-        visible=[codes[row] for row in tested.tolist()],
-        held_out=np.array([index.get(i, -1) for i in hidden_items], dtype=np.int64),
+        visible=[codes[offsets[r] : offsets[r + 1]] for r in tested.tolist()],
+        held_out=held_out.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64),
         test_rows=tested.astype(np.int64),
     )
 
@@ -905,8 +830,7 @@ def node_classification(
         A fixed split (Planetoid's public split, :func:`read_split`): fit on
         ``train``, report on ``test`` (``val`` is reported too). Without it,
         ``seeds`` random splits with ``train_ratio`` of the nodes for training,
-        stratified by label in the single-label case (DESIGN section 11: 80/20,
-        5 seeds).
+        stratified by label in the single-label case (default 80/20, 5 seeds).
     train_ratio : float, default 0.8
         In ``(0, 1)``; random splits only.
     seeds : int or sequence of int, default 5
@@ -930,9 +854,17 @@ def node_classification(
     ImportError
         If scikit-learn is not installed (``pip install cleora-tensor[eval]``).
     ValueError
-        If ``labels`` is empty, ``multilabel=False`` with a node of several
-        labels, the split has no train or test node among the labelled nodes,
-        or an option is out of range.
+        If ``labels`` is empty, none of its nodes has a vector,
+        ``multilabel=False`` with a node of several labels, the split has no
+        train or test node among the labelled nodes, the labelled nodes cannot
+        be split at random (a label with one node, fewer test nodes than
+        labels), or an option is out of range.
+
+    Warns
+    -----
+    UserWarning
+        If fewer than half of the labelled nodes have a vector (the ids of the
+        labels and of the model likely differ).
     """
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
@@ -951,13 +883,18 @@ def node_classification(
     nodes = list(sets)
     model_ids, _, vectors = _as_pair(model)
     rows = _rows_in_model(model_ids, None, nodes, np.zeros(0))
+    _check_overlap(nodes, model_ids, int((rows >= 0).sum()))
     host = np.asarray(to_numpy(vectors), dtype=np.float64)
     x = np.zeros((len(nodes), host.shape[1]))
     x[rows >= 0] = host[rows[rows >= 0]]
     if multilabel:
         y = MultiLabelBinarizer().fit_transform([sets[node] for node in nodes])
     else:
-        y = np.array([sets[node][0] for node in nodes])
+        # Label codes in sorted label order, as numpy would sort the labels, but
+        # without a fixed-width string array (as wide as the longest label).
+        classes = sorted({sets[node][0] for node in nodes})
+        code = {label: i for i, label in enumerate(classes)}
+        y = np.array([code[sets[node][0]] for node in nodes], dtype=np.int64)
 
     def score(train: np.ndarray, test: np.ndarray) -> dict[str, float]:
         counts = y[test].sum(axis=1) if multilabel else None
@@ -974,7 +911,7 @@ def node_classification(
 
     report: dict[str, Any] = {"nodes": len(nodes), "missing": int((rows < 0).sum())}
     if split is not None:
-        parts = np.array([split.get(node, "") for node in nodes])
+        parts = np.array([split.get(node, "") for node in nodes], dtype=object)
         train, val, test = (np.flatnonzero(parts == p) for p in ("train", "val", "test"))
         if train.size == 0 or test.size == 0:
             raise ValueError("the split has no train or no test node among the labelled nodes")
@@ -985,16 +922,44 @@ def node_classification(
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise ValueError("seeds must name at least one seed")
+    if not multilabel and (single := np.flatnonzero(np.bincount(y) < 2)).size:
+        raise ValueError(
+            f"label {shown(classes[single[0]])} has only one node ({single.size} such labels): "
+            "a stratified random split needs at least 2 nodes per label; give a fixed split"
+        )
     splitter = ShuffleSplit if multilabel else StratifiedShuffleSplit
     runs = []
     for seed in seed_list:
-        train, test = next(splitter(n_splits=1, train_size=train_ratio, random_state=seed).split(x, y))
+        try:
+            train, test = next(splitter(n_splits=1, train_size=train_ratio, random_state=seed).split(x, y))
+        except ValueError as error:  # e.g. fewer test nodes than labels
+            raise ValueError(
+                f"cannot split the {len(nodes)} labelled nodes at random with "
+                f"train_ratio {train_ratio:g}: {error}"
+            ) from None
         runs.append(score(train, test))
     for key in runs[0]:
         values = np.array([run[key] for run in runs])
         report[key], report[f"{key}_std"] = float(values.mean()), float(values.std())
     report.update(train=int(train.size), test=int(test.size), seeds=len(seed_list))
     return report
+
+
+def _check_overlap(nodes: list[str], model_ids: list[str], present: int) -> None:
+    """Refuse labels that match no vector; warn when most match none."""
+    if present == 0:
+        example = shown(model_ids[0]) if model_ids else "none"
+        raise ValueError(
+            f"none of the {len(nodes)} labelled nodes is in the embedding (labelled ids "
+            f"such as {shown(nodes[0])}, embedding ids such as {example}); do the two "
+            "use the same ids?"
+        )
+    if 2 * present < len(nodes):
+        warnings.warn(
+            f"only {present} of the {len(nodes)} labelled nodes are in the embedding; "
+            "the others are classified from zero vectors",
+            stacklevel=3,
+        )
 
 
 def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
@@ -1047,15 +1012,13 @@ def top_k_labels(probability: np.ndarray, counts: np.ndarray) -> np.ndarray:
 # Stability
 
 
-def subsample(
-    rows: str | os.PathLike[str] | Iterable[str], *, fraction: float = 0.95, seed: int = 0
-) -> list[str]:
+def subsample(rows: Iterable[str], *, fraction: float = 0.95, seed: int = 0) -> list[str]:
     """A seeded random subset of the rows, each kept with probability ``fraction``.
 
     Parameters
     ----------
-    rows : path or iterable of str
-        As :func:`read_rows`.
+    rows : iterable of str
+        The rows, e.g. ``read_rows(path, columns).lines()``.
     fraction : float, default 0.95
         In ``(0, 1)``.
     seed : int, default 0
@@ -1068,13 +1031,15 @@ def subsample(
 
     Raises
     ------
+    TypeError
+        If ``rows`` is a path (read it with :func:`read_rows`).
     ValueError
         If ``fraction`` is out of range.
-    OSError, InputFormatError
-        As :func:`read_rows`.
     """
+    if isinstance(rows, (str, os.PathLike)):
+        raise TypeError("subsample takes rows, not a path: use read_rows(path, columns).lines()")
     _check_fraction("fraction", fraction)
-    lines = read_rows(rows)
+    lines = list(rows)
     keep = np.random.default_rng(seed).random(len(lines)) < fraction
     return [line for line, k in zip(lines, keep) if k]
 
@@ -1191,11 +1156,11 @@ def link_prediction_report(
     ValueError, OSError
         From reading, splitting and embedding.
     """
-    source = _replayable(source)
-    split = split_edges(source, columns=columns, test_fraction=test_fraction, seed=split_seed)
+    rows = read_rows(source, _edge_spec(columns, test_fraction))
+    split = _split_edges(rows, test_fraction, split_seed)
     return _ranking_report_for(
-        "link prediction", link_prediction, split, source, prior=prior, top_k=top_k,
-        with_stability=with_stability, train_output=train_output, embed_options=embed_options,
+        "link prediction", link_prediction, split, rows if with_stability else None, prior=prior, top_k=top_k,
+        train_output=train_output, embed_options=embed_options,
         counts={"entities": len(split.entity_ids), "train_edges": int(split.incidence.nnz // 2),
                 "test_edges": int(len(split.test))},
     )
@@ -1242,24 +1207,19 @@ def basket_completion_report(
     ValueError, OSError
         From reading, splitting and embedding.
     """
-    source = _replayable(source)
-    split = split_baskets(source, columns=columns, test_fraction=test_fraction, seed=split_seed)
+    rows = read_rows(source, _basket_spec(columns, test_fraction, _MIN_ITEMS))
+    split = _split_baskets(rows, test_fraction, _MIN_ITEMS, split_seed)
     return _ranking_report_for(
-        "basket completion", basket_completion, split, source, prior=prior, top_k=top_k,
-        with_stability=with_stability, train_output=train_output, embed_options=embed_options,
+        "basket completion", basket_completion, split, rows if with_stability else None, prior=prior, top_k=top_k,
+        train_output=train_output, embed_options=embed_options,
         counts={"items": len(split.entity_ids), "baskets": int(split.incidence.shape[0]),
                 "test_baskets": len(split.visible)},
     )
 
 
-def _replayable(source: str | os.PathLike[str] | Iterable[str]) -> str | os.PathLike[str] | list[str]:
-    """``source`` as something :func:`read_rows` can read twice (split, then stability)."""
-    return source if isinstance(source, (str, os.PathLike)) else list(source)
-
-
 def _ranking_report_for(
-    protocol: str, evaluate: Any, split: EdgeSplit | BasketSplit, source: Any, *, prior: float,
-    top_k: int, with_stability: bool, train_output: str | os.PathLike[str] | None,
+    protocol: str, evaluate: Any, split: EdgeSplit | BasketSplit, stability_rows: Rows | None, *, prior: float,
+    top_k: int, train_output: str | os.PathLike[str] | None,
     embed_options: dict[str, Any], counts: dict[str, int],
 ) -> dict[str, Any]:
     if train_output is not None:
@@ -1278,10 +1238,10 @@ def _ranking_report_for(
         spent = time.perf_counter() - start + (seconds if model is embedding else 0.0)
         results.append({"method": name, **metrics, "seconds": spent})
     report_stability = None
-    if with_stability:
-        rows = read_rows(source)
-        full = embed(iter(rows), columns=split.columns, **embed_options)
-        part = embed(iter(subsample(rows)), columns=split.columns, **embed_options)
+    if stability_rows is not None:
+        lines = stability_rows.lines()
+        full = embed(iter(lines), columns=split.columns, **embed_options)
+        part = embed(iter(subsample(lines)), columns=split.columns, **embed_options)
         report_stability = stability(full, part, top_k=top_k)
     return {
         "protocol": protocol,
@@ -1361,14 +1321,22 @@ def classification_report(
     ------
     ImportError
         If scikit-learn is not installed.
+    InputFormatError
+        From reading ``labels`` or ``split_file`` (located at
+        ``file:line[:column]``).
     ValueError, OSError
-        From loading the files and :func:`node_classification`.
+        From loading ``embeddings``, and from :func:`node_classification`
+        (prefixed with the labels file), e.g. when no labelled node is in the
+        embedding.
     """
     start = time.perf_counter()
     embedding = Embedding.load(embeddings, format=embedding_format)
     split = read_split(split_file) if split_file is not None else None
-    scores = node_classification(embedding, read_labels(labels), split=split,
-                                 train_ratio=train_ratio, seeds=seeds)
+    node_labels = read_labels(labels)
+    try:
+        scores = node_classification(embedding, node_labels, split=split, train_ratio=train_ratio, seeds=seeds)
+    except ValueError as error:  # name the files: the labels do not fit the embedding or split
+        raise ValueError(f"{labels}: {error}") from None
     counts = {key: scores.pop(key) for key in ("nodes", "missing", "train", "test", "seeds") if key in scores}
     return {
         "protocol": "node classification (" + ("fixed split" if split else f"random {train_ratio:g} splits") + ")",

@@ -1,11 +1,12 @@
-"""Rows of entity ids -> vocabulary -> weighted graphs of relations (DESIGN section 3).
+"""Rows of entity ids -> vocabulary -> weighted graphs of relations.
 
 Each row is a hyperedge: for a relation between columns ``A`` and ``B`` with
 cells ``A_l`` and ``B_l`` and row weight ``w_l`` (1 without a ``weight::``
 column), every pair ``(a, b)`` in ``A_l x B_l`` adds ``w_l / (|A_l| |B_l|)`` to
 ``W[a, b]`` and to ``W[b, a]``; a reflexive relation takes ``B_l = A_l``, self
 pairs included (clique expansion), so every relation gives every row the same
-total weight ``2 w_l``. Everything is vectorized with NumPy/pyarrow over all rows.
+total weight ``2 w_l``. Everything is vectorized with NumPy/pyarrow over all rows
+(the expansion itself: :mod:`cleora_tensor.expansion`).
 """
 
 from __future__ import annotations
@@ -24,14 +25,12 @@ import scipy.sparse
 from .columns import ColumnSpec, Relation
 from .init import entity_keys
 from .io import TokenTable, read_table
-from .markov import markov_matrix
+from . import expansion
+from .expansion import relation_cells, summed_adjacency
+from .markov import markov_matrix, row_sums
+from .memory import check_graph_memory
 
 __all__ = ["DataWarning", "Graph", "Hypergraph", "Vocabulary"]
-
-# Pairs expanded per step of a relation: bounds the temporaries of clique
-# expansion (~24 bytes per pair) to a few hundred MiB.
-_PAIRS_PER_CHUNK = 1 << 24
-
 
 class DataWarning(UserWarning):
     """Input data was truncated or dropped; the message says how much."""
@@ -101,7 +100,8 @@ class Graph:
         Shape ``(n,)``, int64: the graph's entities as vocabulary indices
         (increasing).
     adjacency : scipy.sparse.csr_array
-        Shape ``(n, n)``, float32, symmetric weights ``W``.
+        Shape ``(n, n)``, float32 (int32 indices when they fit), symmetric
+        weights ``W``.
     degrees : numpy.ndarray
         Shape ``(n,)``, float64: row sums of ``W``, accumulated in float64.
     output : numpy.ndarray
@@ -111,6 +111,10 @@ class Graph:
         Cells cut to ``max_cell_size`` ids by the clique guard.
     truncated_ids : int
         Ids those cells lost.
+    pairs : int
+        Entries the expansion of the relations generated before duplicates were
+        summed (pairs, twice for a relation that is not reflexive): what the
+        memory of building depends on, see :func:`~cleora_tensor.estimate_memory`.
     """
 
     name: str | None
@@ -121,6 +125,7 @@ class Graph:
     output: np.ndarray
     truncated_cells: int = 0
     truncated_ids: int = 0
+    pairs: int = 0
 
     @property
     def num_entities(self) -> int:
@@ -171,6 +176,10 @@ class Hypergraph:
     vocabulary : Vocabulary
     n_rows : int
         Input rows used.
+    n_ids : int
+        Entity ids in the cells of all entity columns (occurrences).
+    sources : tuple of str
+        The input files, as given (see :attr:`TokenTable.sources`).
     table_stats : dict
         ``skipped_rows`` and ``empty_ids`` reported by the reader.
 
@@ -186,8 +195,10 @@ class Hypergraph:
         self.spec: ColumnSpec = table.spec
         self.n_rows = table.n_rows
         self.table_stats = {"skipped_rows": table.skipped_rows, "empty_ids": table.empty_ids}
+        self.sources = table.sources
         self._weights = table.weights
         self.vocabulary, self._cells = _encode(table)
+        self.n_ids = sum(len(codes) for codes, _ in self._cells.values())
 
     @classmethod
     def from_table(cls, table: TokenTable) -> Hypergraph:
@@ -211,7 +222,11 @@ class Hypergraph:
         ColumnSpecError, InputFormatError, OSError
             From parsing the specification and reading the input.
         """
-        return cls(read_table(source, columns, **options))
+        hypergraph = cls(read_table(source, columns, **options))
+        # The parsed table is gone: hand the pages pyarrow's pool keeps cached back
+        # to the system before the graph is built (about 40 bytes per input id).
+        pa.default_memory_pool().release_unused()
+        return hypergraph
 
     @classmethod
     def from_files(cls, paths: Sequence[str], columns: str | ColumnSpec, **options: Any) -> Hypergraph:
@@ -253,23 +268,26 @@ class Hypergraph:
             On an unknown relation name.
         ValueError
             If the relations have no edge at all.
+        ~cleora_tensor.errors.InsufficientMemoryError
+            Before expanding, if building is predicted not to fit in the memory
+            available (see :func:`~cleora_tensor.memory.check_graph_memory`); the
+            message names the ``max_cell_size`` that would fit.
+
+        Notes
+        -----
+        Pairs are expanded and summed in chunks (see
+        :func:`~cleora_tensor.expansion.summed_adjacency`), so memory follows the
+        distinct non-zeros of the graph rather than the number of pairs.
         """
         if relations is None:
             relations = self.spec.relations
         relations = [self.spec.relation(r) if isinstance(r, str) else r for r in relations]
         n = len(self.vocabulary)
-        parts = []
-        truncated_cells = truncated_ids = 0
-        for relation in relations:
-            for r, c, v, cells, ids in self._relation_pairs(relation, max_cell_size):
-                if relation.reflexive:
-                    # A cell related to itself lists every ordered pair, so its
-                    # part C is symmetric: C + C^T = 2C, in half the entries.
-                    parts.append((r, c, 2.0 * v))
-                else:
-                    parts += [(r, c, v), (c, r, v)]
-                truncated_cells += cells
-                truncated_ids += ids
+        expansions = [relation_cells(self._cells, self._weights, r, max_cell_size) for r in relations]
+        pairs = sum(e.entries for e in expansions)
+        check_graph_memory(", ".join(self.sources), self._cells, relations, n, self.n_ids, pairs, max_cell_size)
+        truncated_cells = sum(e.truncated_cells for e in expansions)
+        truncated_ids = sum(e.truncated_ids for e in expansions)
         if truncated_cells:
             warnings.warn(
                 f"clique guard: {truncated_cells} cells longer than max_cell_size="
@@ -278,26 +296,31 @@ class Hypergraph:
                 DataWarning,
                 stacklevel=2,
             )
-        adjacency = _symmetric_sum(parts, n)
-        degrees = np.bincount(
-            np.repeat(np.arange(n), np.diff(adjacency.indptr)), weights=adjacency.data, minlength=n
-        )
+        chunk = expansion.CHUNK_ENTRIES
+        adjacency = summed_adjacency(expansions, n, chunk)
+        del expansions
+        degrees = row_sums(adjacency)
         keep = degrees > 0
         if not keep.any():
             names = ", ".join(r.name for r in relations)
             raise ValueError(f"relations {names} have no edge with positive weight")
         index = np.flatnonzero(keep)
-        renumber = np.cumsum(keep) - 1
+        indices = adjacency.indices  # int32 when it fits
+        renumber = (np.cumsum(keep) - 1).astype(indices.dtype)
         # Empty rows drop out of indptr; symmetry (and no explicit zeros) means
-        # every stored column index belongs to a kept entity.
+        # every stored column index belongs to a kept entity. The sum is ours:
+        # renumber its indices in place, a block at a time.
+        for lo in range(0, len(indices), chunk):
+            indices[lo : lo + chunk] = renumber[indices[lo : lo + chunk]]
         compact = scipy.sparse.csr_array(
             (
                 adjacency.data.astype(np.float32),
-                renumber[adjacency.indices].astype(adjacency.indices.dtype),
-                np.append(adjacency.indptr[index], adjacency.nnz),
+                indices,
+                np.append(adjacency.indptr[index], adjacency.nnz).astype(indices.dtype),
             ),
             shape=(len(index), len(index)),
         )
+        del adjacency
         output_codes = [self.vocabulary.type_names.index(t) for t in self.spec.output_types]
         return Graph(
             name=name,
@@ -308,6 +331,7 @@ class Hypergraph:
             output=np.isin(self.vocabulary.type_codes[index], output_codes),
             truncated_cells=truncated_cells,
             truncated_ids=truncated_ids,
+            pairs=pairs,
         )
 
     def graphs(self, mode: str = "joint", *, max_cell_size: int | None = 1024) -> list[Graph]:
@@ -326,42 +350,6 @@ class Hypergraph:
                 for r in self.spec.relations
             ]
         raise ValueError(f"mode must be 'joint' or 'pairwise', got {mode!r}")
-
-    def _relation_pairs(self, relation: Relation, max_cell_size: int | None):
-        """Yield ``(rows, cols, values, truncated_cells, truncated_ids)`` chunks."""
-        codes_a, offsets_a = self._cells[relation.left.index]
-        codes_b, offsets_b = self._cells[relation.right.index]
-        len_a, len_b = np.diff(offsets_a), np.diff(offsets_b)
-        weights = np.ones(self.n_rows) if self._weights is None else self._weights
-        if len_a.min(initial=1) == len_a.max(initial=1) == len_b.min(initial=1) == len_b.max(initial=1) == 1:
-            # Plain columns without missing cells: one pair per row.
-            yield codes_a, codes_b, weights, 0, 0
-            return
-        truncated = (0, 0)
-        if relation.left.complex and relation.right.complex and max_cell_size is not None:
-            over = np.concatenate([len_a, len_b] if not relation.reflexive else [len_a])
-            over = over[over > max_cell_size]
-            truncated = (len(over), int((over - max_cell_size).sum()))
-            len_a = np.minimum(len_a, max_cell_size)
-            len_b = np.minimum(len_b, max_cell_size)
-        pairs = len_a * len_b
-        values = np.divide(weights, pairs, out=np.zeros(self.n_rows), where=pairs > 0)
-        ends = np.cumsum(pairs)
-        row_cuts = np.searchsorted(ends, np.arange(_PAIRS_PER_CHUNK, ends[-1], _PAIRS_PER_CHUNK), side="right")
-        for k, (lo, hi) in enumerate(zip([0, *row_cuts], [*row_cuts, self.n_rows])):
-            rows = np.arange(lo, hi)[pairs[lo:hi] > 0]
-            # Each kept id of a left cell, with its row; then each of those repeated
-            # once per id of the row's right cell (repeats and gathers only: no
-            # integer division on the ~10^7 pairs of a clique expansion).
-            heights = len_a[rows]
-            row_of_left = np.repeat(rows, heights)
-            left = np.arange(heights.sum()) + np.repeat(offsets_a[rows] - (np.cumsum(heights) - heights), heights)
-            widths = len_b[row_of_left]
-            starts = np.cumsum(widths) - widths
-            right = np.arange(widths.sum()) + np.repeat(offsets_b[row_of_left] - starts, widths)
-            a = np.repeat(codes_a[left], widths)
-            b = codes_b[right]
-            yield a, b, np.repeat(values[row_of_left], widths), *(truncated if k == 0 else (0, 0))
 
 
 def _encode(table: TokenTable) -> tuple[Vocabulary, dict[int, tuple[np.ndarray, np.ndarray]]]:
@@ -424,15 +412,3 @@ def _row_major_order(codes: np.ndarray, dictionary: pa.Array, ragged: list) -> t
     renumber = np.empty_like(order)
     renumber[order] = np.arange(len(order))
     return renumber[codes], dictionary.take(pa.array(order))
-
-
-def _symmetric_sum(parts: list, n: int) -> scipy.sparse.csr_array:
-    """The sum of COO parts ``(rows, cols, values)`` (together symmetric), duplicates summed in float64."""
-    if not parts:
-        return scipy.sparse.csr_array((n, n), dtype=np.float64)
-    r, c, v = (np.concatenate(side) for side in zip(*parts))
-    v = v.astype(np.float64, copy=False)
-    matrix = scipy.sparse.coo_array((v, (r, c)), shape=(n, n)).tocsr()
-    matrix.sum_duplicates()
-    matrix.eliminate_zeros()
-    return matrix

@@ -1,23 +1,25 @@
-"""Read the input table (TSV, CSV, Parquet, gzip, iterables of lines, pyarrow or
-pandas tables) into per-column arrays of entity ids, vectorized with pyarrow: the CSV
-reader parses with threads, complex cells are split with ``pyarrow.compute`` and row
-offsets are built with numpy, so no Python loop runs per token or per row. Errors
-carry ``file:line:column``; line numbers are found by re-scanning the input only on
-the error path (and, with ``skip_bad_rows=True``, to report the first skipped line).
+"""Read the input table (TSV, CSV, Parquet, gzip, standard input and pipes,
+iterables of lines, pyarrow or pandas tables) into per-column arrays of entity ids,
+vectorized with pyarrow: the CSV reader parses with threads, complex cells are split
+with ``pyarrow.compute`` and row offsets are built with numpy
+(:mod:`cleora_tensor._cells`), so no Python loop runs per token or per row. Inputs
+are opened by :mod:`cleora_tensor._sources`. Errors carry ``file:line:column``; line
+numbers are found by re-scanning the input (:mod:`cleora_tensor._scan`) only on the
+error path (and, with ``skip_bad_rows=True``, to report the first skipped line).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
+import dataclasses
 import itertools
 import os
 import sys
+import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,25 +28,27 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from .columns import Column, ColumnSpec, parse_columns
+from . import _cells
+from ._scan import Scanner
+from ._sources import Unit, file_unit, read_error
+from .columns import ColumnSpec, parse_columns
 from .errors import InputFormatError
 
-__all__ = ["RaggedColumn", "TokenTable", "read_table"]
+__all__ = ["MAX_LINE_BYTES", "RaggedColumn", "TokenTable", "read_table"]
 
 INPUT_FORMATS = ("tsv", "csv", "parquet")
+
+#: Default of ``read_table(max_line_bytes=)``: the longest line (CSV record) that
+#: is surely read, 64 MiB, about 6 million ids of 10 bytes in one cell.
+MAX_LINE_BYTES = 64 << 20
 
 # Lines of an iterable parsed per pyarrow call: large enough to keep the reader's
 # threads busy, small enough to bound the memory of the joined text buffer.
 _LINES_PER_CHUNK = 1_000_000
 
-_EXTENSIONS = {
-    ".tsv": "tsv",
-    ".txt": "tsv",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-_GZIP_MAGIC = b"\x1f\x8b"
+_ARROW_BLOCK = 1 << 20  # pyarrow's default block size: the fast path's
+_BLOCK_GROWTH = 8  # block size factor per retry when a line does not fit
+_LARGEST_BLOCK = 1 << 30  # pyarrow's block size is an int32
 _SCAN_BLOCK = 1 << 20  # bytes per block of the slow-path scans
 _CSV_BATCH = 65536  # records per batch of the slow-path CSV scan
 
@@ -82,7 +86,7 @@ class TokenTable:
     weights : numpy.ndarray or None
         Shape ``(n_rows,)`` float64, the ``weight::`` column, or None without one.
     sources : tuple of str
-        File paths as given, or ``"<lines>"`` / ``"<table>"``.
+        File paths as given, or ``"<stdin>"`` / ``"<lines>"`` / ``"<table>"``.
     skipped_rows : int
         Rows skipped for a wrong number of fields (only with ``skip_bad_rows=True``).
     empty_ids : int
@@ -97,30 +101,6 @@ class TokenTable:
     sources: tuple[str, ...]
     skipped_rows: int
     empty_ids: int
-
-
-@dataclass
-class _Unit:
-    """One piece of input parsed by one reader call: a file, a chunk of lines, a table."""
-
-    source: str
-    fmt: str  # "tsv", "csv", "parquet" or "table"
-    path: str | None = None
-    gzip: bool = False
-    buffer: bytes | None = None  # joined chunk of lines
-    table: pa.Table | None = None
-    first_line: int = 1  # line number of the unit's first line within `source`
-
-    def open_binary(self) -> BinaryIO:
-        """The decompressed bytes, for the slow-path scans."""
-        if self.buffer is not None:
-            return io.BytesIO(self.buffer)
-        return gzip.open(self.path, "rb") if self.gzip else open(self.path, "rb")
-
-    def open_arrow(self) -> pa.NativeFile:
-        if self.buffer is not None:
-            return pa.BufferReader(self.buffer)
-        return pa.input_stream(self.path, compression="gzip" if self.gzip else None)
 
 
 @dataclass
@@ -140,6 +120,7 @@ def read_table(
     *,
     input_format: str | None = None,
     skip_bad_rows: bool = False,
+    max_line_bytes: int = MAX_LINE_BYTES,
     progress: bool = False,
 ) -> TokenTable:
     """Read an input table into per-column entity ids.
@@ -147,24 +128,39 @@ def read_table(
     Parameters
     ----------
     source : str, os.PathLike, list of them, pyarrow.Table, pandas.DataFrame or iterable
-        One file; several files read in order as one table; a table whose columns
-        are taken left to right; or any other iterable (generator, iterator, file
-        object) yielding lines of text (``str`` or ``bytes``, trailing newline
-        optional). Files have no header line. A list is always a list of files: to
-        pass lines, give an iterator such as ``iter(lines)``.
+        One file; ``"-"`` for standard input; several files read in order as one
+        table; a table whose columns are taken left to right; or any other
+        iterable (generator, iterator, file object) yielding lines of text
+        (``str`` or ``bytes``, trailing newline optional). Files have no header
+        line. A list is always a list of files: to pass lines, give an iterator
+        such as ``iter(lines)``. Pipes (``mkfifo``, ``<(...)``), standard input
+        and other special files are opened once and read as a stream; the bytes
+        read are copied to an anonymous temporary file (in ``TMPDIR``) so that
+        an error can be located by reading them again. Regular files are read in
+        place, at no extra cost.
     columns : str or ColumnSpec
         Column specification (see :func:`cleora_tensor.columns.parse_columns`);
         every row must have exactly ``spec.n_columns`` fields.
     input_format : {"tsv", "csv", "parquet"}, optional
         Format of every file (or of the lines). By default inferred per file from
         the extension (``.tsv``/``.txt``, ``.csv``, ``.parquet``/``.pq``, the text
-        formats optionally followed by ``.gz``); other names and lines are TSV.
-        TSV is tab-separated without quoting; CSV is comma-separated with standard
-        double-quote quoting (quoted fields may span lines). Files starting with the
-        gzip magic bytes are decompressed whatever their name.
+        formats optionally followed by ``.gz``); other names, standard input and
+        lines are TSV. TSV is tab-separated without quoting; CSV is
+        comma-separated with standard double-quote quoting (quoted fields may
+        span lines, but a quote left open, which would make the rest of the input
+        one field, is an error at the line where it opened). Inputs starting
+        with the gzip magic bytes are decompressed whatever their name.
     skip_bad_rows : bool, default False
-        Skip rows with the wrong number of fields, warn once per file with the
-        count and first line, instead of raising.
+        Skip rows with the wrong number of fields (whatever bytes they hold), warn
+        once per file with the count and first line, instead of raising. pyarrow
+        cannot skip a row holding bytes that are not UTF-8: such a row makes the
+        reader drop the bad rows itself, holding the decompressed input in memory.
+    max_line_bytes : int, default :data:`MAX_LINE_BYTES` (64 MiB)
+        Longest line (CSV record) surely read, in bytes, at most 1 GiB: the
+        reader's block size grows from 1 MiB (x8 per retry, re-reading the input)
+        up to this when a line does not fit. A line that still does not fit
+        raises; longer lines may be read, up to about twice this. Memory grows
+        with it.
     progress : bool, default False
         Show a progress bar over files or chunks of lines on stderr.
 
@@ -179,16 +175,21 @@ def read_table(
     ColumnSpecError
         If ``columns`` is invalid.
     InputFormatError
-        On a row with the wrong number of fields (unless ``skip_bad_rows``), bytes
-        that are not UTF-8, a weight that is not a finite non-negative number, a
-        Parquet file or table with the wrong number of columns, or no rows at all.
-        The message gives ``source:line`` (and ``:column``: the field number for
-        weights, the 1-based byte offset in the line for bad UTF-8). For Parquet
-        files and tables, ``line`` is the 1-based row number.
-    FileNotFoundError, IsADirectoryError
-        If a path does not exist or is a directory.
+        On the first problem in input order: a row with the wrong number of
+        fields (unless ``skip_bad_rows``; in one row, this comes before bad
+        bytes), bytes that are not UTF-8 in a column that is read, a CSV quote
+        left open, a line longer than ``max_line_bytes`` that does not fit, a
+        weight that is not a finite non-negative number, a Parquet file or table
+        with the wrong number of columns or a column of a type that cannot hold
+        ids, gzip data that is truncated or corrupt, a file that is not Parquet,
+        or no rows at all. The message gives ``source:line`` (and ``:column``:
+        the field number for weights, the 1-based byte offset in the line for bad
+        UTF-8). For Parquet files and tables, ``line`` is the 1-based row number.
+    FileNotFoundError, IsADirectoryError, PermissionError, OSError
+        If a path cannot be opened or read; the message names it.
     TypeError, ValueError
-        On a source of an unsupported type or an unknown ``input_format``.
+        On a source of an unsupported type, lines that mix ``str`` and ``bytes``,
+        an unknown ``input_format`` or a ``max_line_bytes`` out of range.
 
     Notes
     -----
@@ -197,8 +198,9 @@ def read_table(
     is a missing id: the row keeps its other columns and gets no id in that column.
     Ids in complex cells are separated by single spaces; the empty tokens made by
     double, leading or trailing spaces are dropped and counted in ``empty_ids``.
-    In Parquet files and tables, list-typed columns hold complex cells directly and
-    null cells are empty.
+    In Parquet files and tables, ids are strings, numbers, booleans, dates or
+    times, list-typed columns hold complex cells directly, and null cells are
+    empty.
     """
     spec = parse_columns(columns)
     if input_format is not None and input_format not in INPUT_FORMATS:
@@ -206,18 +208,25 @@ def read_table(
             f"input_format must be one of {', '.join(INPUT_FORMATS)}, "
             f"got {input_format!r}"
         )
+    if not isinstance(max_line_bytes, int) or not 1 <= max_line_bytes <= _LARGEST_BLOCK:
+        raise ValueError(
+            f"max_line_bytes must be an integer from 1 to {_LARGEST_BLOCK} (1 GiB), "
+            f"got {max_line_bytes!r}"
+        )
     units, sources, total, unit_name = _units(source, input_format)
     parts = []
     with tqdm(total=total, unit=unit_name, disable=not progress, file=sys.stderr) as bar:
         for unit in units:
-            parts.append(_read_unit(unit, spec, skip_bad_rows))
+            with unit:
+                parts.append(_read_unit(unit, spec, skip_bad_rows, max_line_bytes))
             bar.update()
     n_rows = sum(part.n_rows for part in parts)
     skipped = sum(part.skipped for part in parts)
     if n_rows == 0:
-        reason = "no rows"
+        expected = f"rows of {spec.n_columns} fields (columns spec {spec.spec!r})"
+        reason = f"no rows: the input is empty or has only empty lines; expected {expected}"
         if skipped:
-            reason += f" ({skipped} rows with the wrong number of fields were skipped)"
+            reason = f"no rows: all {skipped} rows were skipped; expected {expected}"
         raise InputFormatError(", ".join(sources), reason)
     entities = {
         column.index: _concat_ragged(
@@ -240,20 +249,25 @@ def read_table(
     )
 
 
-def _read_unit(unit: _Unit, spec: ColumnSpec, skip_bad_rows: bool) -> _Part:
+def _read_unit(
+    unit: Unit, spec: ColumnSpec, skip_bad_rows: bool, max_line_bytes: int
+) -> _Part:
     # A function of its own so that the unit's parsed cells are freed on return.
-    cells, n_rows, skipped = _load(unit, spec, skip_bad_rows)
-    weights = None
-    if spec.weight_column is not None:
-        weights = _parse_weights(
-            cells[spec.weight_column.index], spec.weight_column, unit, spec
-        )
-    tokens, empty_ids = {}, 0
-    for column in spec.columns:
-        if column.is_entity:
-            values, counts, n_empty = _tokens(cells.pop(column.index), column, unit)
-            tokens[column.index] = (values, counts)
-            empty_ids += n_empty
+    scan = Scanner(unit, spec, block=_SCAN_BLOCK, batch=_CSV_BATCH, max_line_bytes=max_line_bytes)
+    try:
+        cells, n_rows, skipped = _load(unit, spec, skip_bad_rows, scan)
+        weights = None
+        if spec.weight_column is not None:
+            column = spec.weight_column
+            weights = _cells.parse_weights(cells[column.index], column, scan)
+        tokens, empty_ids = {}, 0
+        for column in spec.columns:
+            if column.is_entity:
+                values, counts, n_empty = _cells.tokens(cells.pop(column.index), column, scan)
+                tokens[column.index] = (values, counts)
+                empty_ids += n_empty
+    except pa.ArrowException as exc:  # what no check above foresaw, with the file
+        raise InputFormatError(unit.source, f"cannot read: {exc}") from None
     return _Part(n_rows, skipped, tokens, weights, empty_ids)
 
 
@@ -262,10 +276,10 @@ def _read_unit(unit: _Unit, spec: ColumnSpec, skip_bad_rows: bool) -> _Part:
 
 def _units(
     source: Any, input_format: str | None
-) -> tuple[Iterable[_Unit], tuple[str, ...], int | None, str]:
+) -> tuple[Iterable[Unit], tuple[str, ...], int | None, str]:
     """The units to read, the source names, their number if known, and a unit name."""
     if isinstance(source, (str, os.PathLike)):
-        unit = _file_unit(source, input_format)
+        unit = file_unit(source, input_format)
         return [unit], (unit.source,), 1, "file"
     if isinstance(source, (list, tuple)):
         if not source:
@@ -277,19 +291,17 @@ def _units(
                     f"{type(path).__name__}; to pass lines of text, give an iterator: "
                     "iter(lines)"
                 )
-        units = [_file_unit(path, input_format) for path in source]
+        units = [file_unit(path, input_format) for path in source]
         return units, tuple(unit.source for unit in units), len(units), "file"
     if isinstance(source, pa.Table) or (
         hasattr(source, "to_numpy") and hasattr(source, "columns")
     ):
         if not isinstance(source, pa.Table):
-            source = pa.Table.from_pandas(source, preserve_index=False)
-        return (
-            [_Unit(source="<table>", fmt="table", table=source)],
-            ("<table>",),
-            1,
-            "table",
-        )
+            try:
+                source = pa.Table.from_pandas(source, preserve_index=False)
+            except pa.ArrowException as exc:
+                raise InputFormatError("<table>", f"cannot convert the table: {exc}") from None
+        return [Unit(source="<table>", fmt="table", table=source)], ("<table>",), 1, "table"
     if isinstance(source, (bytes, bytearray, memoryview)) or not isinstance(
         source, Iterable
     ):
@@ -302,50 +314,27 @@ def _units(
     return _line_units(source, input_format or "tsv"), ("<lines>",), None, "chunk"
 
 
-def _file_unit(path: str | os.PathLike, input_format: str | None) -> _Unit:
-    name = os.fspath(path)
-    if isinstance(name, bytes):
-        name = os.fsdecode(name)
-    lower = name.lower()
-    is_gz = lower.endswith(".gz")
-    fmt = input_format or _EXTENSIONS.get(
-        os.path.splitext(lower.removesuffix(".gz"))[1], "tsv"
-    )
-    try:
-        with open(name, "rb") as f:
-            magic = f.read(len(_GZIP_MAGIC))
-    except FileNotFoundError as exc:
-        if "\t" in name or "\n" in name:
-            raise FileNotFoundError(
-                exc.errno,
-                f"{exc.strerror} (to pass lines of text, give an iterator: iter(lines))",
-                name,
-            ) from None
-        raise
-    except IsADirectoryError as exc:
-        raise IsADirectoryError(
-            exc.errno, f"{exc.strerror}; give input file paths", name
-        ) from None
-    is_gz = is_gz or magic == _GZIP_MAGIC
-    if fmt == "parquet" and is_gz:
-        raise InputFormatError(name, "gzip-compressed Parquet is not supported")
-    return _Unit(source=name, fmt=fmt, path=name, gzip=is_gz)
-
-
-def _line_units(lines: Iterable[str | bytes], fmt: str) -> Iterator[_Unit]:
+def _line_units(lines: Iterable[str | bytes], fmt: str) -> Iterator[Unit]:
     iterator = iter(lines)
     first_line = 1
     while chunk := list(itertools.islice(iterator, _LINES_PER_CHUNK)):
         n_lines = len(chunk)
         buffer = _join_lines(chunk, first_line)
         del chunk  # only the joined buffer lives while pyarrow parses it
-        yield _Unit(source="<lines>", fmt=fmt, buffer=buffer, first_line=first_line)
+        yield Unit(source="<lines>", fmt=fmt, buffer=buffer, first_line=first_line)
         first_line += n_lines
 
 
 def _join_lines(chunk: list[str | bytes], first_line: int) -> bytes:
     """One buffer with one physical line per element, so line numbers carry over."""
-    if isinstance(chunk[0], (bytes, bytearray)):
+    kind = bytes if isinstance(chunk[0], (bytes, bytearray)) else str
+    for number, line in enumerate(chunk, first_line):
+        if not isinstance(line, (bytes, bytearray) if kind is bytes else str):
+            raise TypeError(
+                f"line {number} of the lines is {type(line).__name__}; give all lines "
+                f"as {kind.__name__} (line {first_line} is)"
+            ) from None
+    if kind is bytes:
         return b"\n".join([line.removesuffix(b"\n") for line in chunk])
     text = "\n".join([line.removesuffix("\n") for line in chunk])
     try:
@@ -367,160 +356,179 @@ def _join_lines(chunk: list[str | bytes], first_line: int) -> bytes:
 
 
 def _load(
-    unit: _Unit, spec: ColumnSpec, skip_bad_rows: bool
+    unit: Unit, spec: ColumnSpec, skip_bad_rows: bool, scan: Scanner
 ) -> tuple[dict[int, pa.ChunkedArray], int, int]:
     """Columns needed by ``spec`` (by index), the number of rows and rows skipped."""
     needed = [c.index for c in spec.columns if c.kind != "ignore"]
     if unit.fmt in ("tsv", "csv"):
-        table, skipped = _read_text(unit, spec, needed, skip_bad_rows)
+        table, skipped = _read_text(unit, spec, needed, skip_bad_rows, scan)
         return {i: table.column(f"c{i}") for i in needed}, table.num_rows, skipped
     if unit.fmt == "parquet":
         try:
-            names = pq.read_schema(unit.path).names
-            _check_width(unit, spec, len(names))
-            table = pq.read_table(
-                unit.path, columns=[names[i] for i in needed], use_threads=True
-            )
-        except pa.ArrowInvalid as exc:
+            file = unit.parquet_file()
+            schema = pq.read_schema(file)
+        except (pa.ArrowException, OSError) as exc:
             raise InputFormatError(
-                unit.source, f"cannot read as Parquet: {exc}"
+                unit.source, f"not a Parquet file, or a damaged one: {exc}"
             ) from None
+        _cells.check_schema(unit, spec, schema)
+        try:
+            table = pq.read_table(
+                file, columns=[schema.names[i] for i in needed], use_threads=True
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise InputFormatError(unit.source, f"cannot read as Parquet: {exc}") from None
         return {i: table.column(k) for k, i in enumerate(needed)}, table.num_rows, 0
-    _check_width(unit, spec, unit.table.num_columns)
+    _cells.check_schema(unit, spec, unit.table.schema)
     return {i: unit.table.column(i) for i in needed}, unit.table.num_rows, 0
 
 
-def _check_width(unit: _Unit, spec: ColumnSpec, width: int) -> None:
-    if width != spec.n_columns:
-        raise InputFormatError(
-            unit.source,
-            f"expected {spec.n_columns} columns (columns spec {spec.spec!r}), "
-            f"found {width}",
-        )
-
-
 def _read_text(
-    unit: _Unit, spec: ColumnSpec, needed: list[int], skip_bad_rows: bool
+    unit: Unit, spec: ColumnSpec, needed: list[int], skip_bad_rows: bool, scan: Scanner
 ) -> tuple[pa.Table, int]:
+    """Parse a text unit with pyarrow; locate what fails with ``scan`` (slow path)."""
+    try:
+        table, skipped, spans_lines = _parse_text(
+            unit, spec, needed, skip_bad_rows, scan.max_line_bytes
+        )
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        if "Empty CSV file" in message:
+            return pa.table({f"c{i}": pa.array([], pa.string()) for i in needed}), 0
+        if "straddling object" in message:
+            raise scan.long_line_error() or _arrow_error(unit, exc) from None
+        if (problem := scan.first_problem(skip_bad_rows)) is not None:
+            raise problem from None
+        if not (skip_bad_rows and "Expected" in message):
+            raise _arrow_error(unit, exc) from None
+        # pyarrow could not pass a skipped row to the handler (it decodes the row
+        # as UTF-8 first): read the input again without the rows to skip.
+        buffer, skipped = scan.without_bad_rows()
+        clean = dataclasses.replace(unit, buffer=buffer, gzip=False, spool=None)
+        clean_scan = Scanner(
+            clean, spec, block=_SCAN_BLOCK, batch=_CSV_BATCH, max_line_bytes=scan.max_line_bytes
+        )
+        table, _ = _read_text(clean, spec, needed, False, clean_scan)
+        spans_lines = False  # the clean read checked its quotes
+    except OSError as exc:
+        raise read_error(unit, exc) from None
+    if spans_lines:
+        scan.check_quotes()
+    if skipped:
+        where = f"; the first is line {line}" if (line := scan.first_bad_line()) else ""
+        warnings.warn(
+            f"{unit.source}: skipped {skipped} rows without {spec.n_columns} fields "
+            f"(columns spec {spec.spec!r}){where}",
+            stacklevel=5,
+        )
+    return table, skipped
+
+
+def _parse_text(
+    unit: Unit, spec: ColumnSpec, needed: list[int], skip_bad_rows: bool, max_line_bytes: int
+) -> tuple[pa.Table, int, bool]:
+    """pyarrow's CSV reader with the block size grown until the longest line fits.
+
+    Returns the table, the rows skipped, and whether a CSV quote may be open at
+    the end: a line break in the last field of the last row, or in a skipped row.
+    """
     names = [f"c{i}" for i in range(spec.n_columns)]
-    bad_rows: list[None] = []
+    csv_format = unit.fmt == "csv"
+    # A quote left open makes the rest of a CSV input the last field of a row:
+    # read that field even when it is ignored, as bytes, to look for line breaks.
+    last = names[-1]
+    types = {names[i]: pa.string() for i in needed}
+    if csv_format:
+        types.setdefault(last, pa.binary())
+    skipped, spans_lines = 0, False
 
     def on_bad_row(row: Any) -> str:
-        # With threads pyarrow gives no row number, and without threads only the
-        # index among non-empty rows, not the line; _first_bad_record finds it later.
-        bad_rows.append(None)
-        return "skip" if skip_bad_rows else "error"
+        # Only with skip_bad_rows; with threads pyarrow gives no row number:
+        # Scanner.first_bad_line finds the line.
+        nonlocal skipped, spans_lines
+        skipped += 1
+        spans_lines |= csv_format and ("\n" in row.text or "\r" in row.text)
+        return "skip"
 
-    csv_format = unit.fmt == "csv"
     parse_options = pacsv.ParseOptions(
         delimiter="," if csv_format else "\t",
         quote_char='"' if csv_format else False,
         newlines_in_values=csv_format,
         ignore_empty_lines=True,
-        invalid_row_handler=on_bad_row,
+        invalid_row_handler=on_bad_row if skip_bad_rows else None,
     )
     convert_options = pacsv.ConvertOptions(
-        column_types={names[i]: pa.string() for i in needed},
-        include_columns=[names[i] for i in needed],
-        strings_can_be_null=False,
+        column_types=types, include_columns=list(types), strings_can_be_null=False
     )
-    read_options = pacsv.ReadOptions(column_names=names, use_threads=True)
+    block_size = _ARROW_BLOCK
+    while True:
+        read_options = pacsv.ReadOptions(
+            column_names=names, use_threads=True, block_size=block_size
+        )
+        skipped, spans_lines = 0, False
+        try:
+            with (
+                _unraisable_hidden(on_bad_row) if skip_bad_rows else nullcontext(),
+                unit.open_arrow() as stream,
+            ):
+                table = pacsv.read_csv(
+                    stream,
+                    read_options=read_options,
+                    parse_options=parse_options,
+                    convert_options=convert_options,
+                )
+            break
+        except pa.ArrowInvalid as exc:
+            if "straddling object" not in str(exc) or block_size >= max_line_bytes:
+                raise
+            block_size = min(block_size * _BLOCK_GROWTH, max_line_bytes)
+    if csv_format and table.num_rows:
+        tail = table.column(last).slice(table.num_rows - 1)
+        spans_lines = spans_lines or bool(pc.any(pc.match_substring_regex(tail, "[\r\n]")).as_py())
+    return table.select([f"c{i}" for i in needed]), skipped, spans_lines
+
+
+@contextmanager
+def _unraisable_hidden(handler: Callable[[Any], str]) -> Iterator[None]:
+    """Hide the errors pyarrow raises before calling ``handler``.
+
+    pyarrow decodes a bad row as UTF-8 before it calls the invalid-row handler;
+    when that fails the error cannot propagate, would be printed as "Exception
+    ignored", and the read fails: :func:`_read_text` then takes the slow path.
+    Thread-safe: one hook serves all the reads in progress.
+    """
+    global _previous_hook
+    with _hidden_lock:
+        if not _hidden:
+            _previous_hook = sys.unraisablehook
+            sys.unraisablehook = _hide_unraisable
+        _hidden.add(handler)
     try:
-        with unit.open_arrow() as stream:
-            table = pacsv.read_csv(
-                stream,
-                read_options=read_options,
-                parse_options=parse_options,
-                convert_options=convert_options,
-            )
-    except pa.ArrowInvalid as exc:
-        if "Empty CSV file" in str(exc):
-            return pa.table({names[i]: pa.array([], pa.string()) for i in needed}), 0
-        raise _located_error(unit, spec, exc, bad_row=bool(bad_rows)) from None
-    if bad_rows:
-        found = _first_bad_record(unit, spec.n_columns)
-        where = f"; the first is line {found[0]}" if found else ""
-        warnings.warn(
-            f"{unit.source}: skipped {len(bad_rows)} rows without "
-            f"{spec.n_columns} fields (columns spec {spec.spec!r}){where}",
-            stacklevel=4,
-        )
-    return table, len(bad_rows)
+        yield
+    finally:
+        with _hidden_lock:
+            _hidden.discard(handler)
+            if not _hidden:
+                sys.unraisablehook = _previous_hook
 
 
-def _located_error(
-    unit: _Unit, spec: ColumnSpec, exc: pa.ArrowInvalid, *, bad_row: bool
-) -> InputFormatError:
-    """A pyarrow parse error as InputFormatError with its line (slow path)."""
-    if bad_row and (found := _first_bad_record(unit, spec.n_columns)):
-        line, n_fields = found
-        return InputFormatError(
-            unit.source,
-            f"expected {spec.n_columns} fields (columns spec {spec.spec!r}), "
-            f"found {n_fields}",
-            line=line,
-        )
-    if "UTF8" in str(exc) and (found := _first_invalid_utf8(unit)):
-        line, column, byte = found
-        return InputFormatError(
-            unit.source,
-            f"invalid UTF-8 byte 0x{byte:02x} (column is the byte offset in the line)",
-            line=line,
-            column=column,
-        )
-    return InputFormatError(unit.source, str(exc))
+_hidden_lock = threading.Lock()
+_hidden: set[Callable[[Any], str]] = set()  # handlers of the reads in progress
+_previous_hook = sys.unraisablehook
+
+
+def _hide_unraisable(unraisable: Any) -> None:
+    if unraisable.object not in _hidden:
+        _previous_hook(unraisable)
+
+
+def _arrow_error(unit: Unit, exc: Exception) -> InputFormatError:
+    """A pyarrow error that no scan located, with the file and its first line."""
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return InputFormatError(unit.source, f"cannot parse as {unit.fmt.upper()}: {first_line}")
 
 
 # --- columns -------------------------------------------------------------------------
-
-
-def _as_strings(array: pa.ChunkedArray) -> pa.ChunkedArray:
-    """String ids, with nulls (possible in Parquet and tables) as empty ids."""
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        array = pc.cast(array, pa.string())
-    return array.fill_null("") if array.null_count else array
-
-
-def _tokens(
-    cells: pa.ChunkedArray, column: Column, unit: _Unit
-) -> tuple[pa.ChunkedArray, np.ndarray | None, int]:
-    """Non-empty ids of a column, ids per row (None: one each) and empty ids dropped."""
-    if pa.types.is_list(cells.type) or pa.types.is_large_list(cells.type):
-        if not column.complex:
-            raise InputFormatError(
-                unit.source,
-                f"column {column.index + 1} holds lists but the spec declares "
-                f"{str(column)!r}; mark it 'complex::'",
-            )
-        lengths = pc.list_value_length(cells).fill_null(0)
-        flat = _as_strings(pc.list_flatten(cells))
-    elif column.complex:
-        split = pc.split_pattern(_as_strings(cells), " ")
-        lengths = pc.list_value_length(split)
-        flat = pc.list_flatten(split)
-        del split
-    else:
-        lengths, flat = None, _as_strings(cells)
-    lengths = None if lengths is None else lengths.to_numpy().astype(np.int64, copy=False)
-    empty = pc.equal(pc.binary_length(flat), 0)
-    n_empty = pc.sum(empty).as_py() or 0
-    if not n_empty:
-        return flat, lengths, 0
-    keep = pc.invert(empty)
-    values = flat.filter(keep)
-    keep = keep.to_numpy()
-    if lengths is None:
-        return values, keep.astype(np.int64), n_empty
-    # Ids kept before each token, read at the row boundaries, give ids kept per row.
-    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    return values, np.diff(kept_before[_offsets(lengths)]), n_empty
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets
 
 
 def _concat_ragged(
@@ -536,165 +544,4 @@ def _concat_ragged(
     counts = np.concatenate(
         [np.ones(n, np.int64) if c is None else c for (_, c), n in parts]
     )
-    return RaggedColumn(values, _offsets(counts))
-
-
-def _parse_weights(
-    cells: pa.ChunkedArray, column: Column, unit: _Unit, spec: ColumnSpec
-) -> np.ndarray:
-    """The weight column as float64, checked finite and non-negative."""
-
-    def error(row: int, reason: str) -> InputFormatError:
-        line = _line_of_row(unit, spec.n_columns, row)
-        return InputFormatError(unit.source, reason, line=line, column=column.index + 1)
-
-    if cells.null_count:
-        raise error(int(cells.is_null().to_numpy().argmax()), "missing weight")
-    try:
-        weights = pc.cast(cells, pa.float64()).to_numpy()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        row = _first_cast_failure(cells, pa.float64())
-        raise error(row, f"weight {cells[row].as_py()!r} is not a number") from None
-    bad = ~(np.isfinite(weights) & (weights >= 0))
-    if bad.any():
-        row = int(bad.argmax())
-        value = weights[row]
-        what = "NaN" if np.isnan(value) else "infinite" if np.isinf(value) else "negative"
-        raise error(
-            row,
-            f"weight {cells[row].as_py()!r} is {what}; "
-            "weights must be finite and non-negative",
-        )
-    return weights
-
-
-def _first_cast_failure(cells: pa.ChunkedArray, target: pa.DataType) -> int:
-    """Index of the first value that fails to cast, by bisection (linear total work)."""
-    low, high = 0, len(cells)
-    while high - low > 1:
-        middle = (low + high) // 2
-        try:
-            pc.cast(cells.slice(low, middle - low), target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            high = middle
-        else:
-            low = middle
-    return low
-
-
-# --- slow path: locate rows in the raw input -----------------------------------------
-# Scans re-read the decompressed input block by block; numpy finds the line ends and
-# field counts of TSV, Python's csv module follows the quoting of CSV.
-
-
-def _blocks(stream: BinaryIO) -> Iterator[bytes]:
-    """The input in blocks of whole lines, each ending with a line terminator."""
-    rest = b""
-    while block := stream.read(_SCAN_BLOCK):
-        data = rest + block
-        # A final "\r" may be the first half of a "\r\n" split between blocks.
-        cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
-        if cut:
-            yield data[:cut]
-        rest = data[cut:]
-    if rest:
-        yield rest if rest.endswith((b"\n", b"\r")) else rest + b"\n"
-
-
-def _line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Start, terminator position and content length of each line of a block.
-
-    Like pyarrow, "\n", "\r\n" and a lone "\r" end a line.
-    """
-    buf = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(buf == 10)
-    crlf = np.zeros(len(ends), dtype=bool)
-    returns = np.flatnonzero(buf == 13)
-    if returns.size:
-        following = np.zeros(len(returns), dtype=np.uint8)
-        inner = returns + 1 < len(buf)
-        following[inner] = buf[returns[inner] + 1]
-        ends = np.sort(np.concatenate([ends, returns[following != 10]]))
-        crlf = (ends > 0) & (buf[ends] == 10) & (buf[np.maximum(ends - 1, 0)] == 13)
-    starts = np.zeros(len(ends), dtype=np.int64)
-    starts[1:] = ends[:-1] + 1
-    return starts, ends, ends - starts - crlf
-
-
-def _records(unit: _Unit) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Batches of (line number, number of fields) of the non-empty records of a unit."""
-    with unit.open_binary() as stream:
-        if unit.fmt == "tsv":
-            first = unit.first_line
-            for block in _blocks(stream):
-                _, ends, lengths = _line_bounds(block)
-                tabs = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 9)
-                # Tabs before each line end, differenced: tabs within each line.
-                n_fields = np.diff(np.searchsorted(tabs, ends), prepend=0) + 1
-                kept = lengths > 0
-                yield first + np.flatnonzero(kept), n_fields[kept]
-                first += len(ends)
-            return
-        yield from _csv_records(stream, unit.first_line)
-
-
-def _csv_records(
-    stream: BinaryIO, first_line: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    text = io.TextIOWrapper(
-        stream, encoding="utf-8", errors="surrogateescape", newline=""
-    )
-    # Complex cells may be longer than the csv module's default field limit.
-    limit = csv.field_size_limit(2**31 - 1)
-    try:
-        reader = csv.reader(text)
-        numbers: list[int] = []
-        n_fields: list[int] = []
-        start = 1
-        for fields in reader:
-            if fields:
-                numbers.append(first_line - 1 + start)
-                n_fields.append(len(fields))
-                if len(numbers) == _CSV_BATCH:
-                    yield np.array(numbers), np.array(n_fields)
-                    numbers, n_fields = [], []
-            start = reader.line_num + 1
-        yield np.array(numbers, dtype=np.int64), np.array(n_fields, dtype=np.int64)
-    finally:
-        csv.field_size_limit(limit)
-
-
-def _first_bad_record(unit: _Unit, n_columns: int) -> tuple[int, int] | None:
-    """(Line number, number of fields) of the first row without ``n_columns`` fields."""
-    for numbers, n_fields in _records(unit):
-        bad = np.flatnonzero(n_fields != n_columns)
-        if bad.size:
-            return int(numbers[bad[0]]), int(n_fields[bad[0]])
-    return None
-
-
-def _line_of_row(unit: _Unit, n_columns: int, row: int) -> int | None:
-    """Line number of kept row ``row`` (0-based) of a unit; the row number for tables."""
-    if unit.fmt not in ("tsv", "csv"):
-        return row + 1
-    for numbers, n_fields in _records(unit):
-        good = numbers[n_fields == n_columns]
-        if row < len(good):
-            return int(good[row])
-        row -= len(good)
-    return None
-
-
-def _first_invalid_utf8(unit: _Unit) -> tuple[int, int, int] | None:
-    """(Line number, 1-based byte offset in the line, byte) of the first bad byte."""
-    first = unit.first_line
-    with unit.open_binary() as stream:
-        for block in _blocks(stream):
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                starts, ends, _ = _line_bounds(block)
-                line = int(np.searchsorted(ends, exc.start))
-                return first + line, exc.start - int(starts[line]) + 1, block[exc.start]
-            first += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
-    return None
+    return RaggedColumn(values, _cells.offsets(counts))

@@ -3,7 +3,7 @@
 Every output goes to a temporary file ``.NAME.PID.XXXXXXXX.tmp`` beside its target
 and is renamed over the target (:func:`os.replace`, atomic on POSIX) only when all
 files of the write succeeded; on any exception, including the ``KeyboardInterrupt``
-of SIGINT and the :class:`Terminated` that the command line raises on SIGTERM, the
+of SIGINT and the :class:`Terminated` raised on SIGTERM while files are open, the
 temporary files are removed and the targets are left as they were. Temporary files
 of a process that was killed (SIGKILL, power loss) are removed by the next write to
 the same target, once their process no longer exists.
@@ -17,15 +17,15 @@ replaced and the link is kept. A replaced file keeps its permission bits.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
+import signal
 import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 __all__ = ["AtomicFiles", "Terminated", "atomic_write", "check_output"]
 
@@ -40,12 +40,16 @@ _KINDS = (
 )
 
 
-class Terminated(BaseException):
-    """Raised in the main thread on SIGTERM by the command line, like KeyboardInterrupt on SIGINT.
+class Terminated(SystemExit):
+    """Raised on SIGTERM while :class:`AtomicFiles` has files open, after removing them.
 
-    A :class:`BaseException`, so that ``except Exception`` clauses do not swallow
-    it and the clean-up of :class:`AtomicFiles` runs.
+    A :class:`SystemExit` with code ``128 + SIGTERM`` (143): uncaught, the process
+    ends silently with the status a plain SIGTERM gives, and ``except Exception``
+    clauses do not swallow it.
     """
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
 
 
 def check_output(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
@@ -78,12 +82,13 @@ def check_output(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLik
     """
     target = Path(os.path.realpath(path))
     folder = target.parent
+    # Plain messages (no "[Errno N]"): they are shown to users as they are.
     if not folder.exists():
-        raise FileNotFoundError(errno.ENOENT, "output folder does not exist", str(folder))
+        raise FileNotFoundError(f"output folder {str(folder)!r} does not exist")
     if not folder.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "output folder is not a folder", str(folder))
+        raise NotADirectoryError(f"output folder {str(folder)!r} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, "output folder is not writable", str(folder))
+        raise PermissionError(f"output folder {str(folder)!r} is not writable")
     try:
         status = os.stat(target)
     except FileNotFoundError:
@@ -133,8 +138,16 @@ class AtomicFiles:
 
     def __init__(self) -> None:
         self._pending: list[tuple[BinaryIO, str, Path, int | None]] = []
+        self._sigterm: Any = None
 
     def __enter__(self) -> AtomicFiles:
+        # Turn SIGTERM into an exception only while temporary files exist, and
+        # only where it would kill the process anyway: elsewhere (reading,
+        # computing) the default action ends the process at once, even inside a
+        # blocking call that a Python-level handler could not interrupt.
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            self._sigterm = signal.signal(signal.SIGTERM, _terminate)
         return self
 
     def open(self, path: str | os.PathLike[str]) -> BinaryIO:
@@ -169,6 +182,9 @@ class AtomicFiles:
                     if error.filename == tmp:
                         error.filename = str(target)
             self._discard()
+            if self._sigterm is not None:
+                signal.signal(signal.SIGTERM, self._sigterm)
+                self._sigterm = None
 
     def _commit(self) -> None:
         for file, tmp, _, mode in self._pending:
@@ -210,6 +226,10 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """
     with AtomicFiles() as files:
         yield files.open(path)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
 
 
 def _remove_stale(target: Path) -> None:

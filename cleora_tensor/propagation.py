@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ._xp import device_of, float64_supported, host_views, is_numpy, namespace
 from .backends import SparseOperator
+from .memory import estimate_memory
 from .normalize import normalize_rows
 from .parallel import GENERIC_BLOCK, ROW_BLOCK, map_blocks, resolve_threads, row_blocks
 from .whitening import Whitening
@@ -277,31 +278,3 @@ def _rms_change_numpy(y: np.ndarray, previous: np.ndarray, threads: int) -> floa
 
     total = sum(map_blocks(block, row_blocks(y.shape[0], ROW_BLOCK), threads))
     return (total / max(y.shape[0], 1)) ** 0.5
-
-
-def estimate_memory(n_entities: int, nnz: int, dim: int, *, threads: int | None = None) -> int:
-    """Estimated peak memory of propagating a graph on the SciPy backend.
-
-    Parameters
-    ----------
-    n_entities : int
-        Rows of the transition matrix.
-    nnz : int
-        Its stored non-zeros.
-    dim : int
-        Embedding dimension.
-    threads : int or None, default None
-        Worker threads (all cores if None); each holds float64 block temporaries.
-
-    Returns
-    -------
-    int
-        Bytes: the float32 CSR matrix (int32 indices), two float32
-        ``(n_entities, dim)`` buffers, the float64 ``dim x dim`` whitening
-        matrices and per-thread float64 blocks of :data:`ROW_BLOCK` rows.
-    """
-    index_bytes = 4 if max(n_entities, nnz) < 2**31 else 8
-    matrix = nnz * (4 + index_bytes) + (n_entities + 1) * index_bytes
-    buffers = 2 * n_entities * dim * 4
-    whitening = 4 * dim * dim * 8 + resolve_threads(threads) * 2 * ROW_BLOCK * dim * 8
-    return matrix + buffers + whitening

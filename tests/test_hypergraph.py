@@ -114,16 +114,6 @@ def test_clique_guard_leaves_linear_relations_alone():
     assert len(g.entity_ids) == 6 and g.truncated_cells == 0
 
 
-def test_expansion_in_chunks_equals_one_pass(monkeypatch):
-    lines = [" ".join(f"i{(7 * r + k) % 50}" for k in range(r % 9 + 1)) for r in range(300)]
-    whole = build(lines, "complex::reflexive::item")
-    import cleora_tensor.hypergraph as module
-
-    monkeypatch.setattr(module, "_PAIRS_PER_CHUNK", 37)
-    chunked = build(lines, "complex::reflexive::item")
-    assert (whole.adjacency != chunked.adjacency).nnz == 0
-
-
 def test_markov_rows_sum_to_one():
     g = build(["u\ta b c", "v\ta", "u\tc"], "user complex::item")
     left = g.markov("left")

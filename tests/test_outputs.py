@@ -100,7 +100,7 @@ def test_missing_folder_and_unknown_extension_fail_before_reading(capsys, tmp_pa
     status, err = _run(capsys, *_embed(missing_input, tmp_path / "missing" / "out.npz"))
     assert status == 2
     line = _one_error_line(err)
-    assert "output folder does not exist" in line and str(tmp_path / "missing") in line
+    assert "does not exist" in line and str(tmp_path / "missing") in line and "Errno" not in line
     status, err = _run(capsys, *_embed(missing_input, tmp_path / "out.xyz"))
     assert status == 2 and "cannot infer the format" in _one_error_line(err)
     assert list(tmp_path.iterdir()) == []
@@ -254,6 +254,30 @@ def test_sigterm_during_write_cleans_up(tmp_path, edges):
     assert done.stderr.strip().splitlines() == ["cleora-tensor: terminated"]
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edges.tsv", "out.npz"]
+
+
+_SIGTERM_IN_LIBRARY = textwrap.dedent(
+    """
+    import os, signal, sys
+    from cleora_tensor.outputs import AtomicFiles
+
+    with AtomicFiles() as files:
+        files.open(sys.argv[1]).write(b"partial")
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("not reached")
+    """
+)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_sigterm_in_library_code_exits_143_without_temporaries(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_IN_LIBRARY, str(tmp_path / "out.bin")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 128 + signal.SIGTERM
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- options -------------------------------------------------------------------------

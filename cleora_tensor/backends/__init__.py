@@ -118,6 +118,12 @@ class Backend:
         """
         return self._module.operator(matrix, device=self.device, threads=threads)
 
+    @property
+    def on_host(self) -> bool:
+        """Whether the dense arrays live in main memory, where the memory checks of
+        :mod:`cleora_tensor.memory` apply (every backend but CUDA torch and CuPy)."""
+        return self.name != "cupy" and getattr(self.device, "type", "cpu") == "cpu"
+
     def asarray(self, x: Any) -> Any:
         """``x`` as a float32 array of this backend's namespace on its device.
 

@@ -12,7 +12,8 @@ CPU product (187 ms), ahead of ``torch.mm(P, X, out=out)`` (237 ms), and
 ``torch.sparse.mm`` and ``P @ X`` (257 ms, both allocate); COO
 ``torch.sparse.mm`` takes 377 ms. int32 and int64 indices were equal within
 noise on an idle machine and int64 was ahead under load, so the CPU matrix
-keeps int64 (no conversion, any size); on CUDA int32 indices (cuSPARSE's native
+uses int64 (the graph's int32 indices are copied once, 4 bytes per non-zero
+more); on CUDA int32 indices (cuSPARSE's native
 type) halve the index memory where they fit (not timed: no GPU here).
 
 Determinism: on the CPU the sparse product (MKL) gave bit-identical results for

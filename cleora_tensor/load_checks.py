@@ -1,0 +1,116 @@
+"""Checks shared by the embedding readers of :mod:`cleora_tensor.loading`.
+
+Each raises an :class:`~cleora_tensor.errors.InputFormatError` (a ValueError)
+naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .config import EmbedConfig
+from .embedding import Embedding
+from .errors import InputFormatError
+
+__all__ = ["FREE_BYTES", "MAX_EXPANSION"]
+
+#: Bytes of memory any embedding file may take when loaded, whatever its size.
+FREE_BYTES = 1 << 28
+#: Beyond :data:`FREE_BYTES`, how many times its size on disk a file may take
+#: in memory. Real float32 vectors barely compress (about 1.1-fold); deflate
+#: reaches about 1032-fold on repeated bytes.
+MAX_EXPANSION = 64
+
+
+def check_regular(path: Path) -> None:
+    """Refuse anything but a regular file, before opening it.
+
+    A device such as ``/dev/zero`` never ends, a pipe cannot be checked
+    against its size, and opening a FIFO blocks until a writer comes.
+
+    Raises
+    ------
+    InputFormatError
+        If ``path`` is a directory, FIFO, device or socket.
+    OSError
+        If ``path`` does not exist or cannot be examined.
+    """
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a directory" if stat.S_ISDIR(mode)
+            else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a device or socket"
+        )
+        raise InputFormatError(
+            str(path), f"is {kind}, not a regular file; embeddings are read from regular files only"
+        )
+
+
+def check_memory(path: Path, need: int, size: int) -> None:
+    """Refuse a file of ``size`` bytes that would take ``need`` bytes of memory.
+
+    Allowed: up to :data:`FREE_BYTES`, or :data:`MAX_EXPANSION` times
+    ``size``, whichever is more.
+    """
+    if need > max(FREE_BYTES, MAX_EXPANSION * size):
+        raise InputFormatError(
+            str(path),
+            f"its arrays would take {need} bytes of memory, over {MAX_EXPANSION} times its "
+            f"{size} bytes on disk; refused as a likely decompression bomb (real vectors "
+            "barely compress; save highly repetitive ones uncompressed)",
+        )
+
+
+def loaded_embedding(path: Path, line_of_row: Callable[[int], int] | None = None, **fields: Any) -> Embedding:
+    """``Embedding(**fields)``, blaming ``path`` for inconsistent or non-finite fields.
+
+    A duplicate (id, type) pair is found when the id lookup is first built
+    (:meth:`Embedding.index`); its message then names ``path`` and the two
+    rows, or with ``line_of_row`` (data row -> 1-based line) the two lines.
+    """
+    try:
+        embedding = Embedding(**fields)
+    except ValueError as error:
+        raise InputFormatError(str(path), str(error)) from error
+    embedding._source = (str(path), line_of_row)
+    return embedding
+
+
+def config_from_json(path: Path, text: str) -> EmbedConfig | None:
+    """The configuration a file stores as JSON text; None for ``""``."""
+    if not text:
+        return None
+    try:
+        return EmbedConfig.from_json(text)
+    except (ValueError, TypeError) as error:
+        raise InputFormatError(str(path), f"invalid configuration: {error}") from error
+
+
+def type_array(path: Path, types: pa.Array | pa.ChunkedArray, size: int) -> np.ndarray:
+    """Entity types as the ``(n,)`` str array :class:`Embedding` holds.
+
+    Such an array takes 4 bytes per character of the longest type in every
+    row; that is checked (:func:`check_memory` against the file's ``size``)
+    before anything is expanded.
+
+    Parameters
+    ----------
+    path : Path
+    types : pyarrow string or dictionary<string> array, length n
+    size : int
+        The file's size in bytes.
+    """
+    chunks = types.chunks if isinstance(types, pa.ChunkedArray) else [types]
+    values = [chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk for chunk in chunks]
+    longest = max((pc.max(pc.utf8_length(v)).as_py() or 0 for v in values), default=0)
+    check_memory(path, 4 * longest * len(types), size)
+    return types.cast(pa.string()).to_numpy(zero_copy_only=False).astype(np.str_)

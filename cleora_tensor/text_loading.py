@@ -1,0 +1,245 @@
+"""Reading the text embedding formats: Cleora 1.x (``cleora``) and ``word2vec``.
+
+A line ``n d``, then per entity ``id [occurrence] v1 ... vd`` separated by
+single spaces, with an optional JSON sidecar ``PATH.json`` (see
+:func:`~cleora_tensor.formats.save_embedding`). Arrow parses the lines in
+parallel blocks, one typed column per field; the checks around it keep a bad
+file from taking more memory than its size warrants and point at the line
+(and field) that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from .embedding import Embedding
+from .errors import InputFormatError
+from .finite import first_nonfinite
+from .load_checks import check_regular, config_from_json, loaded_embedding, type_array
+
+__all__ = ["TEXT_MAX_DIM", "read_text"]
+
+_TYPE_SEPARATOR = "::"
+# Bytes per parallel parse block; large blocks mean few record batches to
+# copy into the (n, d) matrix. Arrow rejects longer lines.
+_TEXT_READ_BLOCK = 1 << 24
+_TEXT_HEADER_LIMIT = 256
+#: Largest dimension of a text embedding: Arrow's CSV reader takes about 9 kB
+#: of memory per column and parse block, which would dwarf a file of a few
+#: wide lines.
+TEXT_MAX_DIM = 1 << 14
+
+
+def _sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    sidecar_path = _sidecar_path(path)
+    if not sidecar_path.exists():
+        return {}
+    check_regular(sidecar_path)
+    try:
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputFormatError(str(sidecar_path), f"invalid JSON: {error}") from error
+    if not isinstance(sidecar, dict) or "cleora_tensor_sidecar" not in sidecar:
+        raise InputFormatError(str(sidecar_path), "not a cleora_tensor sidecar")
+    if sidecar.get("text_ids") not in ("id", f"type{_TYPE_SEPARATOR}id"):
+        raise InputFormatError(str(sidecar_path), f"unknown text_ids {sidecar.get('text_ids')!r}")
+    config = sidecar.get("config")
+    sidecar["config"] = (
+        None if config is None else config_from_json(sidecar_path, json.dumps(config))
+    )
+    return sidecar
+
+
+def _text_header(path: Path, header: bytes, size: int) -> tuple[int, int]:
+    """``n, d`` from the first line, checked against the file's ``size`` in bytes."""
+    try:
+        n, dim = (int(value) for value in header.split())
+        if n < 0 or dim < 0:
+            raise ValueError
+    except ValueError:
+        raise InputFormatError(
+            str(path), f"first line must be 'n d' (two counts), got {header[:80]!r}", line=1
+        ) from None
+    if dim > TEXT_MAX_DIM:
+        raise InputFormatError(
+            str(path),
+            f"dimension {dim} is over the {TEXT_MAX_DIM} a text embedding may have; use npz or parquet",
+            line=1,
+        )
+    # Each value takes at least one byte and a space or line end; nothing
+    # else is allocated before the lines are counted.
+    need = len(header) + 2 * n * dim
+    if size < need:
+        raise InputFormatError(
+            str(path),
+            f"header announces {n} entities of dimension {dim}, {n * dim} values that take "
+            f"at least {need} bytes, but the file has {size} bytes",
+            line=1,
+        )
+    return n, dim
+
+
+def read_text(path: Path, *, with_occurrences: bool) -> Embedding:
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        header = file.readline(_TEXT_HEADER_LIMIT)
+        first_row = file.readline(_TEXT_READ_BLOCK)
+    n, dim = _text_header(path, header, size)
+    sidecar = _read_sidecar(path)
+    value_names = [f"v{j}" for j in range(dim)]
+    names = ["id", *(["occurrence"] if with_occurrences else []), *value_names]
+    # The original word2vec tool ends each line with a space: one empty field.
+    trailing_space = first_row.rstrip(b"\r\n").endswith(b" ")
+    types = {"id": pa.string(), "occurrence": pa.int64()}
+    types.update(dict.fromkeys(value_names, pa.float32()))
+    try:
+        table = pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(
+                skip_rows=1,
+                column_names=names + ["end"] * trailing_space,
+                block_size=_TEXT_READ_BLOCK,
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=" ", quote_char=False, escape_char=False, double_quote=False
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types=types,
+                include_columns=names,
+                null_values=[],
+                strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        raise _locate_text_error(path, names, trailing_space, error) from error
+    if table.num_rows != n:
+        raise InputFormatError(
+            str(path), f"header announces {n} entities but {table.num_rows} lines follow", line=1
+        )
+    vectors = np.empty((n, dim), dtype=np.float32)
+    offset = len(names) - dim
+    start = 0
+    # Batch by batch, so that each strided column write stays in cache.
+    for batch in table.to_batches():
+        block = vectors[start : start + batch.num_rows]
+        for j in range(dim):
+            block[:, j] = batch.column(offset + j).to_numpy()
+        start += batch.num_rows
+    ids = table.column("id").combine_chunks()
+    bad = first_nonfinite(vectors)
+    if bad is not None:
+        row, column = bad
+        raise InputFormatError(
+            str(path),
+            f"field 'v{column}' of entity {ids[row].as_py()!r} is {vectors[row, column]}; "
+            "vectors must be finite",
+            line=_line_of_row(path, row),
+            column=offset + column + 1,
+        )
+    if sidecar.get("text_ids") == f"type{_TYPE_SEPARATOR}id":
+        parts = pc.split_pattern(ids, _TYPE_SEPARATOR, max_splits=1)
+        unprefixed = pc.not_equal(pc.list_value_length(parts), 2)
+        if pc.any(unprefixed).as_py():
+            row = pc.index(unprefixed, True).as_py()
+            raise InputFormatError(
+                str(path),
+                f"id {ids[row].as_py()!r} lacks the type{_TYPE_SEPARATOR} prefix "
+                "that the sidecar announces",
+                line=_line_of_row(path, row),
+            )
+        entity_types = type_array(path, pc.list_element(parts, 0), size)
+        ids = pc.list_element(parts, 1)
+    else:
+        entity_types = np.full(n, str(sidecar.get("entity_type", "")))
+    occurrences = (
+        table.column("occurrence").to_numpy() if with_occurrences else np.zeros(n, np.int64)
+    )
+    return loaded_embedding(
+        path,
+        lambda row: _line_of_row(path, row),
+        entity_ids=ids.to_pylist(),
+        types=entity_types,
+        vectors=vectors,
+        degrees=np.full(n, np.nan),
+        occurrences=occurrences,
+        config=sidecar.get("config"),
+        relation=sidecar.get("relation"),
+    )
+
+
+def _data_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Line number and content (without line end) of each non-empty line after the header.
+
+    For error messages only. Reads at most one parse block per line (Arrow
+    rejects longer lines), so memory stays bounded whatever the file holds.
+    """
+    with open(path, "rb") as file:
+        file.readline(_TEXT_HEADER_LIMIT)
+        line_number = 1
+        while line := file.readline(_TEXT_READ_BLOCK + 1):
+            line_number += 1
+            if len(line) > _TEXT_READ_BLOCK:
+                raise InputFormatError(
+                    str(path), f"line is longer than {_TEXT_READ_BLOCK} bytes", line=line_number
+                )
+            if line := line.rstrip(b"\r\n"):
+                yield line_number, line
+
+
+def _line_of_row(path: Path, row: int) -> int:
+    """The line of data row ``row`` (Arrow skips empty lines); runs only after an error."""
+    return next(number for index, (number, _) in enumerate(_data_lines(path)) if index == row)
+
+
+def _locate_text_error(
+    path: Path, names: list[str], trailing_space: bool, error: pa.ArrowInvalid
+) -> InputFormatError:
+    """Find the line Arrow rejected (its messages carry no line numbers).
+
+    Runs only after a failed parse, so a line-by-line scan is affordable.
+    """
+    width = len(names) + trailing_space
+    try:
+        for line_number, line in _data_lines(path):
+            fields = line.split(b" ")
+            if len(fields) != width:
+                return InputFormatError(
+                    str(path),
+                    f"expected {width} space-separated fields, got {len(fields)}",
+                    line=line_number,
+                )
+            try:
+                fields[0].decode("utf-8")
+            except UnicodeDecodeError:
+                return InputFormatError(
+                    str(path), f"id {fields[0][:40]!r} is not valid UTF-8", line=line_number, column=1
+                )
+            for column, (name, value) in enumerate(zip(names[1:], fields[1:]), start=2):
+                try:
+                    number = (int if name == "occurrence" else float)(value)
+                except ValueError:
+                    number = None
+                if number is None or name == "occurrence" and not -(2**63) <= number < 2**63:
+                    return InputFormatError(
+                        str(path),
+                        f"field {name!r} is not a number{'' if number is None else ' of 64 bits'}: "
+                        f"{value[:40]!r}",
+                        line=line_number,
+                        column=column,
+                    )
+    except InputFormatError as located:
+        return located
+    return InputFormatError(str(path), str(error))
