@@ -168,7 +168,7 @@ def markdown(results: list[dict[str, Any]], command: str, minutes: float) -> str
         f"Produced by `{command}` in {minutes:.1f} minutes on {os.cpu_count()} CPU cores "
         f"(Python {platform.python_version()}, {platform.machine()}; the machine was shared with "
         "other jobs, so wall times are indicative only). Data: `../shared/data`. "
-        "Protocols: `cleora_tensor/evaluation.py` (docstrings). Every embedding has dim 256 "
+        "Protocols: `cleora_tensor/evaluation/` (docstrings). Every embedding has dim 256 "
         "unless its name says otherwise.",
         "",
         "Stability: each method embeds all rows and a seeded 95 % subsample of the rows; "

@@ -66,7 +66,7 @@ def embed(
     preset : {"classification", "retrieval", "pycleora"}, default "classification"
         Starting values of ``dim, iterations, whiten, whiten_each_step,
         whiten_floor, tol, init`` (see :data:`~cleora_tensor.config.PRESETS`);
-        chosen by evaluation on ``../shared/data`` (README, "Defaults").
+        chosen by evaluation on the project's data sets (README, "Defaults").
         ``"pycleora"`` reproduces pycleora 3.2.1's ``embed``.
     dim, iterations, whiten, whiten_each_step, whiten_floor, tol, init
         None: the preset's value. Otherwise see

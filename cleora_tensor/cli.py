@@ -19,7 +19,7 @@ from typing import Any
 
 from .backends import available_backends
 from .config import PRESETS, EmbedConfig
-from .outputs import Terminated, check_output
+from .formats.atomic import Terminated, check_output
 
 __all__ = ["main"]
 

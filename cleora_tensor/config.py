@@ -174,7 +174,7 @@ class EmbedConfig:
 
 
 #: Named starting points for :meth:`EmbedConfig.from_preset` and ``embed(preset=...)``,
-#: chosen on ``../shared/data`` (``benchmarks/QUALITY.md``):
+#: chosen on the project's evaluation data sets (README, "Defaults"):
 #:
 #: - ``"classification"``: the field defaults — ZCA whitening once at the end with
 #:   eigenvalues floored at 10 % of the largest, up to 15 steps, early stop at

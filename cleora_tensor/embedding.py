@@ -18,7 +18,7 @@ from .config import EmbedConfig
 from .errors import InputFormatError
 from .finite import first_nonfinite, value_range
 from .normalize import normalize_rows
-from .similarity import cosine_top_k
+from .similarity import cosine_top_k, popularity_bias
 from .whitening import Whitening
 
 __all__ = ["Embedding", "TrainedState"]
@@ -33,7 +33,7 @@ class TrainedState:
     """What embedding new entities inductively needs from a finished run.
 
     Kept on :attr:`Embedding.state` by :func:`~cleora_tensor.embed` and saved in
-    ``.npz`` files; used by :func:`~cleora_tensor.embed_new` (DESIGN section 10).
+    ``.npz`` files; used by :func:`~cleora_tensor.embed_new` (README, "Views, new entities, features").
 
     Attributes
     ----------
@@ -323,7 +323,7 @@ class Embedding:
         ``q`` is the mean of the items' unit vectors: the embedding's
         association, plus the candidate's base rate. Cosine alone favours rare
         entities with a similar profile; what completes a basket is usually
-        also common. Measured on ``../shared/data`` (``benchmarks/QUALITY.md``):
+        also common. Measured on the project's evaluation data sets (README, "Defaults"):
         ``prior=0.1`` lifts basket-completion and link-prediction MRR over
         plain cosine and over the popularity and co-occurrence baselines.
 
@@ -370,7 +370,7 @@ class Embedding:
         vectors = self._search_vectors()
         chosen = xp.take(vectors, xp.asarray(rows, dtype=xp.int64, device=dev), axis=0)
         query = xp.mean(normalize_rows(chosen), axis=0, keepdims=True)
-        bias = prior * np.log(np.maximum(self.occurrences, 1)).astype(np.float32)
+        bias = popularity_bias(self.occurrences, prior, np.float32)
         indices, scores = cosine_top_k(
             vectors,
             query,
@@ -443,17 +443,39 @@ class Embedding:
 
     def save(self, path: str | Path, format: str | None = None) -> list[Path]:
         """Write to ``path``; see :func:`~cleora_tensor.formats.save_embedding`."""
-        # formats imports this module, so import it only when used.
+        # The format modules are imported only when used, so that importing
+        # cleora_tensor does not load them.
         from .formats import save_embedding
 
         return save_embedding(self, path, format)
 
     @classmethod
     def load(cls, path: str | Path, format: str | None = None) -> Embedding:
-        """Read from ``path``; see :func:`~cleora_tensor.loading.load_embedding`."""
-        from .loading import load_embedding
+        """Read from ``path``; see :func:`~cleora_tensor.formats.load_embedding`."""
+        from .formats import read_fields
 
-        return load_embedding(path, format)
+        path = Path(path)
+        fields = read_fields(path, format)
+        state = fields.state
+        try:
+            embedding = cls(
+                entity_ids=fields.entity_ids,
+                types=fields.types,
+                vectors=fields.vectors,
+                degrees=fields.degrees,
+                occurrences=fields.occurrences,
+                config=fields.config,
+                relation=fields.relation,
+                state=None
+                if state is None
+                else TrainedState(state.entity_ids, state.types, state.previous, state.whitening),
+            )
+        except ValueError as error:
+            raise InputFormatError(str(path), str(error)) from error
+        # A duplicate (id, type) pair, found later by index(), names the file
+        # and its rows, or for text the lines.
+        embedding._source = (str(path), fields.line_of_row)
+        return embedding
 
     def _build_lookup(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         # by_id maps an id to a row; shared maps ids held by several entities

@@ -1,4 +1,4 @@
-"""Embeddings for entities unseen at training time (DESIGN section 10).
+"""Embeddings for entities unseen at training time (README, "Views, new entities, features").
 
 An unseen entity's vector is one more propagation step: the Markov-weighted
 average of its known neighbours' vectors from the iterate the last step started

@@ -1,4 +1,4 @@
-"""Deterministic hash-based initialization of entity vectors (DESIGN section 5).
+"""Deterministic hash-based initialization of entity vectors, as in Cleora and pycleora.
 
 An entity's start vector depends only on its key (a 64-bit hash of its type and
 id), the dimension index and the seed, never on the other entities or on row

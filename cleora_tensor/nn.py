@@ -1,4 +1,4 @@
-"""PyTorch modules for combining Cleora views (DESIGN section 9).
+"""PyTorch modules for combining Cleora views (README, "Views, new entities, features").
 
 Importing this module imports torch; ``import cleora_tensor`` does not.
 

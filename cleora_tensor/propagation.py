@@ -1,4 +1,7 @@
-"""The Cleora iteration: sparse product, residual, L2 normalization, whitening (DESIGN section 6).
+"""The Cleora iteration: sparse product, residual, L2 normalization, whitening.
+
+The method of Rychalska et al. (2021), "Cleora: A Simple, Strong and Scalable
+Graph Embedding Scheme" (ICONIP 2021), with whitening as in pycleora 3.
 
 Written once against the array API; the sparse product comes from the backend's
 :class:`~cleora_tensor.backends.SparseOperator`. On NumPy every step works in
@@ -43,7 +46,7 @@ class Propagation:
     previous : array or None
         Shape ``(n, d)``: the iterate the last step started from (before that
         step's product), None after zero steps. With :attr:`whitening` it is what
-        an inductive step for new entities needs (DESIGN section 10).
+        an inductive step for new entities needs (README, "Views, new entities, features").
     snapshots : tuple of array
         Shape ``(n, d)`` each: the embedding after each requested ``snapshots``
         step (whitened like the final result), in increasing step order.
@@ -156,7 +159,7 @@ def propagate(
     directions are kept at unit variance, so the basis (PCA) or the noise
     directions (ZCA) differ from run to run. Whitening once at the end with a
     relative floor keeps the smooth spectral weighting of plain Cleora and
-    measured better on ``../shared/data`` (README, "Defaults").
+    measured better on the project's evaluation data sets (README, "Defaults").
     """
     if whiten not in ("pca", "zca", "none"):
         raise ValueError(f"whiten must be 'pca', 'zca' or 'none', got {whiten!r}")

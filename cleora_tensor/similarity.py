@@ -12,10 +12,11 @@ import operator
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
 from .normalize import normalize_rows
 
-__all__ = ["cosine_top_k"]
+__all__ = ["cosine_top_k", "popularity_bias"]
 
 _EPS = 1e-10
 # Elements of one (batch, n) block of scores; with the int64 sort order that
@@ -53,9 +54,8 @@ def cosine_top_k(
         Restrict the results to rows where the mask is true.
     bias : real array, shape (n,), optional
         Added to every query's cosine with each row before ranking, e.g. a
-        popularity prior ``prior * log(occurrences)`` (see
-        :meth:`Embedding.complete <cleora_tensor.Embedding.complete>`); the
-        returned scores include it.
+        popularity prior (:func:`popularity_bias`); the returned scores
+        include it.
     xp : array namespace, optional
         Inferred from ``vectors`` and ``queries`` when omitted.
 
@@ -166,6 +166,37 @@ def cosine_top_k(
         index_blocks.append(order)
         score_blocks.append(xp.astype(top, xp.float32))
     return xp.concat(index_blocks, axis=0), xp.concat(score_blocks, axis=0)
+
+
+def popularity_bias(counts: np.ndarray, prior: float, dtype: Any = np.float64) -> np.ndarray:
+    """The popularity prior ``prior * log(counts)`` added to cosine scores.
+
+    Scoring ``cosine + prior * log(popularity)`` mixes the embedding's
+    association with the candidate's base rate, log-linearly; both
+    :meth:`Embedding.complete <cleora_tensor.Embedding.complete>` and the
+    evaluation's embedding scorer rank by it.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray, shape (n,)
+        Occurrences of each candidate (contexts or baskets holding it); counts
+        below 1 count as 1, so an unseen candidate gets no bias.
+    prior : float
+        Weight of the prior, ``>= 0``; 0 gives zeros.
+    dtype : numpy dtype, default numpy.float64
+        Of the logarithms, before they are multiplied by ``prior``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), ``dtype``
+        ``prior * log(max(counts, 1))``.
+
+    Examples
+    --------
+    >>> popularity_bias(np.array([0, 1, 100]), 0.5)
+    array([0.        , 0.        , 2.30258509])
+    """
+    return prior * np.log(np.maximum(counts, 1)).astype(dtype)
 
 
 def _vector_arg(xp: Any, name: str, value: Any, kind: str, noun: str, length: int, dev: Any) -> Any:

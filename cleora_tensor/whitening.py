@@ -1,4 +1,7 @@
-"""PCA and ZCA whitening with float64 covariance accumulation (DESIGN section 6).
+"""PCA and ZCA whitening with float64 covariance accumulation.
+
+The two whitening transforms of Kessy, Lewin & Strimmer (2018), "Optimal
+whitening and decorrelation" (The American Statistician 72(4)).
 
 For rows ``y_i`` with mean ``mu`` and covariance ``C = V diag(lam) V^T``,
 PCA whitening maps ``y -> (y - mu) V diag(lam)^-1/2`` (pycleora 3.2.1's

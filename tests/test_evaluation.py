@@ -12,6 +12,7 @@ import scipy.sparse
 
 import cleora_tensor as ct
 from cleora_tensor import evaluation as ev
+from cleora_tensor.evaluation import reports, scoring
 from cleora_tensor.cli import main
 from cleora_tensor.datasets import dataset_path
 
@@ -133,10 +134,10 @@ def test_baselines_on_a_tiny_basket_set():
     # Scores computed by hand from the training incidence.
     x = split.incidence.toarray()
     counts = x.sum(axis=0)
-    popularity = ev._PopularityScorer(split.incidence).scores([np.array([0])])
+    popularity = scoring._PopularityScorer(split.incidence).scores([np.array([0])])
     assert popularity.tolist() == [counts.tolist()]
     cosine = (x.T @ x) / np.sqrt(np.outer(counts, counts))
-    cooccurrence = ev._CooccurrenceScorer(split.incidence).scores([np.array([0, 1])])
+    cooccurrence = scoring._CooccurrenceScorer(split.incidence).scores([np.array([0, 1])])
     assert cooccurrence[0] == pytest.approx(cosine[0] + cosine[1])
 
 
@@ -273,7 +274,7 @@ def test_complete_matches_the_evaluated_ranking():
     ids = list("abcde")
     popularity = emb.occurrences[[emb.index(i) for i in ids]]
     split = basket_split(ids, visible=[[0, 1]], held_out=[2], incidence=[popularity])
-    scores = ev._scorer(emb, split, prior=0.1).scores([np.array([0, 1])])[0]
+    scores = scoring._scorer(emb, split, prior=0.1).scores([np.array([0, 1])])[0]
     scores[[0, 1]] = -np.inf
     ranked = [ids[i] for i in np.argsort(-scores, kind="stable")[:3]]
     assert [item for item, _ in emb.complete(["a", "b"], 3)] == ranked
@@ -332,7 +333,7 @@ def test_cli_ranking_takes_the_presets_dimension(tmp_path, capsys, monkeypatch):
         dims.append(embedding.dim)
         return embedding
 
-    monkeypatch.setattr(ev, "embed", recording_embed)
+    monkeypatch.setattr(reports, "embed", recording_embed)
     status, _, _ = run(capsys, "evaluate", "basket-completion", baskets, "-c",
                        "transient::basket complex::reflexive::item", "--preset", "retrieval", "--json")
     assert status == 0 and dims == [1024]

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from cleora_tensor import formats
+from cleora_tensor.formats import text
 from cleora_tensor.config import EmbedConfig
 from cleora_tensor.embedding import Embedding
 from cleora_tensor.errors import InputFormatError
@@ -290,7 +290,7 @@ def test_text_rejects_type_with_separator(tmp_path):
 
 def test_bad_text_id_pattern_is_str_isspace():
     chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c < 0xE000]
-    matched = pc.match_substring_regex(pa.array(chars), formats._BAD_TEXT_ID)
+    matched = pc.match_substring_regex(pa.array(chars), text._BAD_TEXT_ID)
     flagged = {c for c, hit in zip(chars, matched.to_pylist()) if hit}
     assert flagged == {c for c in chars if c.isspace()}
 
@@ -306,15 +306,15 @@ def _fail_midway(monkeypatch, fmt):
 
     if fmt in TEXT:
         # Two rows per block: the header and the first block reach the file.
-        monkeypatch.setattr(formats, "_TEXT_BLOCK_ROWS", 2)
-        real_block = formats._text_block
+        monkeypatch.setattr(text, "_TEXT_BLOCK_ROWS", 2)
+        real_block = text._text_block
         calls = []
 
         def block(*args, **kwargs):
             calls.append(1)
             return real_block(*args, **kwargs) if len(calls) == 1 else fail()
 
-        monkeypatch.setattr(formats, "_text_block", block)
+        monkeypatch.setattr(text, "_text_block", block)
     else:
         module, name = (np, "savez") if fmt == "npz" else (pq, "write_table")
 

@@ -22,7 +22,7 @@ import pytest
 
 import cleora_tensor as ct
 from cleora_tensor import finite
-from cleora_tensor import load_checks, text_loading
+from cleora_tensor.formats import checks, text
 from cleora_tensor.cli import main
 from cleora_tensor.embedding import Embedding
 from cleora_tensor.finite import first_nonfinite
@@ -175,7 +175,7 @@ def test_wide_type_names_count_as_memory(tmp_path, capsys):
 
 def test_inflation_limit_with_real_deflate(tmp_path, capsys, monkeypatch):
     # The same rule at a small scale: 4 MB of zeros deflate to a few kB.
-    monkeypatch.setattr(load_checks, "FREE_BYTES", 1 << 20)
+    monkeypatch.setattr(checks, "FREE_BYTES", 1 << 20)
     arrays = arrays_of(small(1000, 1000, vectors=np.zeros((1000, 1000), np.float32)).save(tmp_path / "z.npz")[0])
     np.savez_compressed(tmp_path / "z.npz", **arrays)
     assert "decompression bomb" in fails(capsys, tmp_path, "similar", tmp_path / "z.npz", "e0", name="z.npz")
@@ -184,7 +184,7 @@ def test_inflation_limit_with_real_deflate(tmp_path, capsys, monkeypatch):
 def test_genuine_compressed_archives_load(tmp_path, monkeypatch):
     # Real (random-looking) vectors inflate about 1.1-fold: they load even
     # when only the ratio rule applies; repetitive small files load too.
-    monkeypatch.setattr(load_checks, "FREE_BYTES", 0)
+    monkeypatch.setattr(checks, "FREE_BYTES", 0)
     rng = np.random.default_rng(0)
     embedding = small(2000, 16, vectors=rng.standard_normal((2000, 16), dtype=np.float32))
     np.savez_compressed(tmp_path / "c.npz", **arrays_of(embedding.save(tmp_path / "c.npz")[0]))
@@ -216,7 +216,7 @@ def test_broken_and_inflating_parquet(tmp_path, capsys, monkeypatch):
         capsys, tmp_path, "similar", tmp_path / "cut.parquet", "e0", name="cut.parquet"
     )
     pq.write_table(pq.read_table(path), path, compression="zstd")
-    monkeypatch.setattr(load_checks, "FREE_BYTES", 1 << 16)
+    monkeypatch.setattr(checks, "FREE_BYTES", 1 << 16)
     assert "decompression bomb" in fails(capsys, tmp_path, "similar", path, "e0", name="e.parquet")
 
 
@@ -254,7 +254,7 @@ def test_text_header_and_fields(tmp_path, capsys, content, message):
 
 
 def test_overlong_line_is_found_with_bounded_memory(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(text_loading, "_TEXT_READ_BLOCK", 4096)
+    monkeypatch.setattr(text, "_TEXT_READ_BLOCK", 4096)
     (tmp_path / "e.txt").write_bytes(b"2 1\na 1 0.5\n" + b"b" * 10000 + b" 1 0.5\n")
     assert "e.txt:3: line is longer than 4096 bytes" in fails(
         capsys, tmp_path, "similar", tmp_path / "e.txt", "a", name="e.txt"

@@ -12,7 +12,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from cleora_tensor import Embedding, outputs
+from cleora_tensor import Embedding
+from cleora_tensor.formats import atomic
 from cleora_tensor.cli import main
 
 EDGES = "a\tb\nb\tc\nc\ta\nc\td\n"
@@ -49,7 +50,7 @@ def test_check_output_refuses_devices_without_touching_them():
     for device in ("/dev/null", "/dev/zero"):
         if os.path.exists(device):
             with pytest.raises(ValueError, match="character device"):
-                outputs.check_output(device)
+                atomic.check_output(device)
             assert stat.S_ISCHR(os.stat(device).st_mode)
 
 
@@ -138,14 +139,14 @@ def test_overwrite_keeps_permission_bits(capsys, tmp_path, edges):
 def test_atomic_write_replaces_on_success_only(tmp_path):
     path = tmp_path / "out.bin"
     path.write_bytes(b"old")
-    with outputs.atomic_write(path) as file:
+    with atomic.atomic_write(path) as file:
         file.write(b"new")
         assert path.read_bytes() == b"old"
         (temporary,) = [p for p in tmp_path.iterdir() if p != path]
         assert temporary.name.startswith(f".out.bin.{os.getpid()}.") and temporary.name.endswith(".tmp")
     assert path.read_bytes() == b"new"
     assert os.listdir(tmp_path) == ["out.bin"]
-    with pytest.raises(RuntimeError), outputs.atomic_write(path) as file:
+    with pytest.raises(RuntimeError), atomic.atomic_write(path) as file:
         file.write(b"partial")
         raise RuntimeError
     assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["out.bin"]
@@ -154,7 +155,7 @@ def test_atomic_write_replaces_on_success_only(tmp_path):
 def test_atomic_files_is_all_or_nothing(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.write_bytes(b"old a")
-    with pytest.raises(KeyboardInterrupt), outputs.AtomicFiles() as files:
+    with pytest.raises(KeyboardInterrupt), atomic.AtomicFiles() as files:
         files.open(a).write(b"new a")
         files.open(b).write(b"new b")
         raise KeyboardInterrupt
@@ -169,7 +170,7 @@ def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path):
     other = tmp_path / ".other.npz.999999999.abcdefgh.tmp"
     for stale in (dead, alive, other):
         stale.write_bytes(b"partial")
-    with outputs.atomic_write(path) as file:
+    with atomic.atomic_write(path) as file:
         file.write(b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.npz", alive.name, other.name])
 
@@ -180,7 +181,7 @@ def test_write_error_names_the_target_not_the_temporary(tmp_path, monkeypatch):
     class Full(OSError):
         pass
 
-    with pytest.raises(OSError) as caught, outputs.atomic_write(path):
+    with pytest.raises(OSError) as caught, atomic.atomic_write(path):
         (temporary,) = tmp_path.iterdir()
         raise Full(28, "No space left on device", str(temporary))
     assert caught.value.filename == str(path)
@@ -226,17 +227,17 @@ def test_text_ids_with_double_quotes_round_trip(tmp_path):
 _SIGTERM_DURING_WRITE = textwrap.dedent(
     """
     import os, signal, sys
-    from cleora_tensor import formats
+    from cleora_tensor.formats import npz
     from cleora_tensor.cli import main
 
-    write = formats._write_npz
+    write = npz.write_npz
 
-    def write_then_terminate(out, embedding):
+    def write_then_terminate(out, fields):
         out.write(b"partial" * 1000)
         os.kill(os.getpid(), signal.SIGTERM)
-        write(out, embedding)
+        write(out, fields)
 
-    formats._write_npz = write_then_terminate
+    npz.write_npz = write_then_terminate
     sys.exit(main(sys.argv[1:]))
     """
 )
@@ -259,7 +260,7 @@ def test_sigterm_during_write_cleans_up(tmp_path, edges):
 _SIGTERM_IN_LIBRARY = textwrap.dedent(
     """
     import os, signal, sys
-    from cleora_tensor.outputs import AtomicFiles
+    from cleora_tensor.formats.atomic import AtomicFiles
 
     with AtomicFiles() as files:
         files.open(sys.argv[1]).write(b"partial")

@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import Column, ColumnSpec, parse_columns
-from .errors import InputFormatError
-from .io import RaggedColumn, TokenTable, read_table
+from ..columns import Column, ColumnSpec, parse_columns
+from ..errors import InputFormatError
+from ..io import RaggedColumn, TokenTable, read_table
 
 __all__ = ["Rows", "read_labels", "read_rows", "read_split"]
 
@@ -279,4 +279,3 @@ def _line_of_row(path: str | os.PathLike[str], row: int) -> int | None:
                     return number
                 rows += 1
     return None
-

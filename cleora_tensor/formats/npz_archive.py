@@ -22,7 +22,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from .errors import InputFormatError
+from ..errors import InputFormatError
 
 __all__ = ["NpzArchive"]
 

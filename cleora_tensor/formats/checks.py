@@ -1,24 +1,21 @@
-"""Checks shared by the embedding readers of :mod:`cleora_tensor.loading`.
+"""Checks and conversions shared by the format modules of :mod:`cleora_tensor.formats`.
 
-Each raises an :class:`~cleora_tensor.errors.InputFormatError` (a ValueError)
-naming the file.
+Each check raises an :class:`~cleora_tensor.errors.InputFormatError` (a
+ValueError) naming the file.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .config import EmbedConfig
-from .embedding import Embedding
-from .errors import InputFormatError
+from ..config import EmbedConfig
+from ..errors import InputFormatError
 
 __all__ = ["FREE_BYTES", "MAX_EXPANSION"]
 
@@ -70,21 +67,6 @@ def check_memory(path: Path, need: int, size: int) -> None:
         )
 
 
-def loaded_embedding(path: Path, line_of_row: Callable[[int], int] | None = None, **fields: Any) -> Embedding:
-    """``Embedding(**fields)``, blaming ``path`` for inconsistent or non-finite fields.
-
-    A duplicate (id, type) pair is found when the id lookup is first built
-    (:meth:`Embedding.index`); its message then names ``path`` and the two
-    rows, or with ``line_of_row`` (data row -> 1-based line) the two lines.
-    """
-    try:
-        embedding = Embedding(**fields)
-    except ValueError as error:
-        raise InputFormatError(str(path), str(error)) from error
-    embedding._source = (str(path), line_of_row)
-    return embedding
-
-
 def config_from_json(path: Path, text: str) -> EmbedConfig | None:
     """The configuration a file stores as JSON text; None for ``""``."""
     if not text:
@@ -96,7 +78,7 @@ def config_from_json(path: Path, text: str) -> EmbedConfig | None:
 
 
 def type_array(path: Path, types: pa.Array | pa.ChunkedArray, size: int) -> np.ndarray:
-    """Entity types as the ``(n,)`` str array :class:`Embedding` holds.
+    """Entity types as the ``(n,)`` str array :class:`~cleora_tensor.Embedding` holds.
 
     Such an array takes 4 bytes per character of the longest type in every
     row; that is checked (:func:`check_memory` against the file's ``size``)
@@ -114,3 +96,8 @@ def type_array(path: Path, types: pa.Array | pa.ChunkedArray, size: int) -> np.n
     longest = max((pc.max(pc.utf8_length(v)).as_py() or 0 for v in values), default=0)
     check_memory(path, 4 * longest * len(types), size)
     return types.cast(pa.string()).to_numpy(zero_copy_only=False).astype(np.str_)
+
+
+def type_dictionary(types: np.ndarray) -> pa.DictionaryArray:
+    """Entity types as the dictionary-encoded Arrow array the writers store; see :func:`type_array`."""
+    return pa.array(types, type=pa.string()).dictionary_encode()

@@ -1,11 +1,13 @@
-"""Reading the text embedding formats: Cleora 1.x (``cleora``) and ``word2vec``.
+"""The text formats: Cleora 1.x (``cleora``) and ``word2vec``, with their JSON sidecar.
 
 A line ``n d``, then per entity ``id [occurrence] v1 ... vd`` separated by
-single spaces, with an optional JSON sidecar ``PATH.json`` (see
-:func:`~cleora_tensor.formats.save_embedding`). Arrow parses the lines in
-parallel blocks, one typed column per field; the checks around it keep a bad
-file from taking more memory than its size warrants and point at the line
-(and field) that is wrong.
+single spaces, and a sidecar ``PATH.json`` holding the configuration, the
+relation and how entity types are encoded in the ids (see
+:func:`~cleora_tensor.formats.save_embedding`). Arrow formats the numbers in
+blocks when writing and parses the lines in parallel blocks when reading, one
+typed column per field; the checks around the reader keep a bad file from
+taking more memory than its size warrants and point at the line (and field)
+that is wrong.
 """
 
 from __future__ import annotations
@@ -14,21 +16,28 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from .embedding import Embedding
-from .errors import InputFormatError
-from .finite import first_nonfinite
-from .load_checks import check_regular, config_from_json, loaded_embedding, type_array
+from ..errors import InputFormatError
+from ..finite import first_nonfinite
+from .checks import check_regular, config_from_json, type_array
+from .fields import EmbeddingFields
 
-__all__ = ["TEXT_MAX_DIM", "read_text"]
+__all__ = ["TEXT_MAX_DIM", "read_text", "sidecar_path", "text_ids", "write_sidecar", "write_text"]
 
 _TYPE_SEPARATOR = "::"
+_SIDECAR_VERSION = 1
+# Rows per block when formatting text: bounds the memory of the transposed
+# block and of Arrow's formatted strings (~45 MB at d = 256).
+_TEXT_BLOCK_ROWS = 1 << 14
+# Exactly the characters for which str.isspace() is true (checked in the
+# tests), plus the empty id: neither survives a space-separated line.
+_BAD_TEXT_ID = r"^$|[\t-\r\x1c-\x1f\x85\p{Z}]"
 # Bytes per parallel parse block; large blocks mean few record batches to
 # copy into the (n, d) matrix. Arrow rejects longer lines.
 _TEXT_READ_BLOCK = 1 << 24
@@ -39,26 +48,123 @@ _TEXT_HEADER_LIMIT = 256
 TEXT_MAX_DIM = 1 << 14
 
 
-def _sidecar_path(path: Path) -> Path:
+def sidecar_path(path: Path) -> Path:
+    """The sidecar ``PATH.json`` of the text file ``path``."""
     return path.with_name(path.name + ".json")
 
 
+# ------------------------------------------------------------------- writing
+
+
+def text_ids(fields: EmbeddingFields, fmt: str) -> tuple[pa.Array, dict[str, Any]]:
+    """The ids as written to a text file, and the sidecar describing them.
+
+    Raises
+    ------
+    ValueError
+        If an id is empty or holds whitespace, or (with several types) a type
+        holds ``"::"``.
+    """
+    ids = pa.array(fields.entity_ids, type=pa.string())
+    distinct = sorted(set(fields.types.tolist()))
+    sidecar: dict[str, Any] = {
+        "cleora_tensor_sidecar": _SIDECAR_VERSION,
+        "format": fmt,
+        "relation": fields.relation,
+        "config": None if fields.config is None else json.loads(fields.config.to_json()),
+    }
+    if len(distinct) > 1:
+        bad_types = [t for t in distinct if _TYPE_SEPARATOR in t]
+        if bad_types:
+            raise ValueError(
+                f"entity type {bad_types[0]!r} contains {_TYPE_SEPARATOR!r}, so ids "
+                f"cannot be written as type{_TYPE_SEPARATOR}id; save as npz or parquet"
+            )
+        ids = pc.binary_join_element_wise(
+            pa.array(fields.types, type=pa.string()), ids, _TYPE_SEPARATOR
+        )
+        sidecar["text_ids"] = f"type{_TYPE_SEPARATOR}id"
+    else:
+        sidecar["text_ids"] = "id"
+        sidecar["entity_type"] = distinct[0] if distinct else ""
+    bad = pc.match_substring_regex(ids, _BAD_TEXT_ID)
+    if pc.any(bad).as_py():
+        first = ids[pc.index(bad, True).as_py()].as_py()
+        raise ValueError(
+            f"entity id {first!r} is empty or contains whitespace, which the {fmt} "
+            "text format cannot hold; save as npz or parquet"
+        )
+    return ids, sidecar
+
+
+def write_text(
+    out: BinaryIO, fields: EmbeddingFields, ids: pa.Array, *, with_occurrences: bool
+) -> None:
+    """Write ``fields`` to the open binary file ``out``, with the ``ids`` of :func:`text_ids`."""
+    n, dim = fields.vectors.shape
+    out.write(f"{n} {dim}\n".encode())
+    ids = ids.cast(pa.large_string())
+    for start in range(0, n, _TEXT_BLOCK_ROWS):
+        stop = min(start + _TEXT_BLOCK_ROWS, n)
+        out.write(_text_block(fields, ids, start, stop, with_occurrences))
+
+
+def _text_block(
+    fields: EmbeddingFields, ids: pa.Array, start: int, stop: int, with_occurrences: bool
+) -> memoryview:
+    """Lines ``id [occurrence] v1 ... vd`` of rows ``start:stop``, as UTF-8 bytes.
+
+    Arrow formats the numbers (each float32 as its shortest round-tripping
+    decimal); the ids are joined in front of its lines afterwards, because its
+    CSV writer refuses ``"`` in unquoted values, which ids may hold.
+    """
+    # Arrow wants columns, so the block is transposed to make each one contiguous.
+    columns = [pa.array(column) for column in np.ascontiguousarray(fields.vectors[start:stop].T)]
+    if with_occurrences:
+        columns.insert(0, pa.array(fields.occurrences[start:stop]))
+    ids = ids.slice(start, stop - start)
+    if columns:
+        sink = pa.BufferOutputStream()
+        options = pcsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
+        table = pa.Table.from_arrays(columns, names=[str(j) for j in range(len(columns))])
+        pcsv.write_csv(table, sink, write_options=options)
+        numbers = sink.getvalue()
+        # Each line, its "\n" included, as one string: floats hold no newline.
+        offsets = np.zeros(stop - start + 1, dtype=np.int64)
+        offsets[1:] = np.flatnonzero(np.frombuffer(numbers, dtype=np.uint8) == 10) + 1
+        lines = pa.LargeStringArray.from_buffers(stop - start, pa.py_buffer(offsets), numbers)
+        joined = pc.binary_join_element_wise(ids, lines, pa.scalar(" ", pa.large_string()))
+    else:
+        empty, newline = (pa.scalar(text, pa.large_string()) for text in ("", "\n"))
+        joined = pc.binary_join_element_wise(ids, empty, newline)
+    ends = np.frombuffer(joined.buffers()[1], dtype=np.int64, count=len(joined) + 1, offset=8 * joined.offset)
+    return memoryview(joined.buffers()[2])[ends[0] : ends[-1]]
+
+
+def write_sidecar(out: BinaryIO, sidecar: dict[str, Any]) -> None:
+    """Write the ``sidecar`` of :func:`text_ids` as JSON to the open binary file ``out``."""
+    out.write(json.dumps(sidecar, indent=2, sort_keys=True).encode() + b"\n")
+
+
+# ------------------------------------------------------------------- reading
+
+
 def _read_sidecar(path: Path) -> dict[str, Any]:
-    sidecar_path = _sidecar_path(path)
-    if not sidecar_path.exists():
+    json_path = sidecar_path(path)
+    if not json_path.exists():
         return {}
-    check_regular(sidecar_path)
+    check_regular(json_path)
     try:
-        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+        sidecar = json.loads(json_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
-        raise InputFormatError(str(sidecar_path), f"invalid JSON: {error}") from error
+        raise InputFormatError(str(json_path), f"invalid JSON: {error}") from error
     if not isinstance(sidecar, dict) or "cleora_tensor_sidecar" not in sidecar:
-        raise InputFormatError(str(sidecar_path), "not a cleora_tensor sidecar")
+        raise InputFormatError(str(json_path), "not a cleora_tensor sidecar")
     if sidecar.get("text_ids") not in ("id", f"type{_TYPE_SEPARATOR}id"):
-        raise InputFormatError(str(sidecar_path), f"unknown text_ids {sidecar.get('text_ids')!r}")
+        raise InputFormatError(str(json_path), f"unknown text_ids {sidecar.get('text_ids')!r}")
     config = sidecar.get("config")
     sidecar["config"] = (
-        None if config is None else config_from_json(sidecar_path, json.dumps(config))
+        None if config is None else config_from_json(json_path, json.dumps(config))
     )
     return sidecar
 
@@ -92,7 +198,8 @@ def _text_header(path: Path, header: bytes, size: int) -> tuple[int, int]:
     return n, dim
 
 
-def read_text(path: Path, *, with_occurrences: bool) -> Embedding:
+def read_text(path: Path, *, with_occurrences: bool) -> EmbeddingFields:
+    """The fields in the text file ``path`` and its sidecar, checked (see :mod:`cleora_tensor.formats`)."""
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size
         header = file.readline(_TEXT_HEADER_LIMIT)
@@ -167,9 +274,7 @@ def read_text(path: Path, *, with_occurrences: bool) -> Embedding:
     occurrences = (
         table.column("occurrence").to_numpy() if with_occurrences else np.zeros(n, np.int64)
     )
-    return loaded_embedding(
-        path,
-        lambda row: _line_of_row(path, row),
+    return EmbeddingFields(
         entity_ids=ids.to_pylist(),
         types=entity_types,
         vectors=vectors,
@@ -177,6 +282,7 @@ def read_text(path: Path, *, with_occurrences: bool) -> Embedding:
         occurrences=occurrences,
         config=sidecar.get("config"),
         relation=sidecar.get("relation"),
+        line_of_row=lambda row: _line_of_row(path, row),
     )
 
 
