@@ -18,21 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from .backends import available_backends
-from .config import PRESETS, EmbedConfig
+from .config import CHOICES, PRESETS, EmbedConfig
+from .formats import DEFAULT_EXTENSIONS, FORMATS
 from .formats.atomic import Terminated, check_output
+from .io import INPUT_FORMATS
 
 __all__ = ["main"]
 
 PROG = "cleora-tensor"
-_FORMAT_EXTENSIONS = {"npz": ".npz", "cleora": ".txt", "word2vec": ".w2v", "parquet": ".parquet"}
 
 
 def _embed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="input files (TSV, CSV, Parquet; .gz allowed); - reads standard input")
     parser.add_argument("--columns", "-c", required=True, metavar="SPEC", help='column specification, e.g. "transient::basket complex::reflexive::item"')
-    parser.add_argument("--input-format", choices=("tsv", "csv", "parquet"), help="input format (default: from the extension, else tsv)")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, help="input format (default: from the extension, else tsv)")
     parser.add_argument("--skip-bad-rows", action="store_true", help="skip rows with a wrong number of fields (counted) instead of failing")
-    parser.add_argument("--relations", choices=("joint", "pairwise"), default="joint", help="one graph for all relations, or one per relation (default: joint)")
+    parser.add_argument("--relations", choices=CHOICES["relations"], default="joint", help="one graph for all relations, or one per relation (default: joint)")
     parser.add_argument("--max-cell-size", type=_cell_size, default=1024, metavar="N", help="clique guard: ids kept per complex cell in complex x complex relations; 0 disables (default: 1024)")
     parser.add_argument("--dim", "-d", type=_positive, default=None, help="embedding dimension (preset; classification: 256)")
 
@@ -41,14 +42,14 @@ def _propagation_options(parser: argparse.ArgumentParser) -> None:
     # Options left at None take the preset's value (cleora_tensor.config.PRESETS).
     parser.add_argument("--preset", choices=tuple(PRESETS), default="classification", help="starting values of the options marked (preset): classification (default), retrieval, or pycleora (reproduces pycleora 3.2.1)")
     parser.add_argument("--iterations", "-n", type=int, default=None, help="propagation steps (preset; classification: 15)")
-    parser.add_argument("--propagation", choices=("left", "symmetric"), default="left", help="transition matrix (default: left)")
-    parser.add_argument("--whiten", choices=("pca", "zca", "none"), default=None, help="whitening method (preset; classification: zca)")
+    parser.add_argument("--propagation", choices=CHOICES["propagation"], default="left", help="transition matrix (default: left)")
+    parser.add_argument("--whiten", choices=CHOICES["whiten"], default=None, help="whitening method (preset; classification: zca)")
     parser.add_argument("--whiten-each-step", action=argparse.BooleanOptionalAction, default=None, help="whiten after every step, as pycleora does, or once at the end (preset; classification: at the end)")
     parser.add_argument("--whiten-floor", type=float, default=None, help="relative eigenvalue floor of the whitening in [0, 1] (preset; classification: 0.1)")
     parser.add_argument("--residual", type=float, default=0.0, help="weight of the previous iterate in [0, 1) (default: 0)")
     parser.add_argument("--tol", type=float, default=None, help="stop when the RMS per-entity change of a step falls below TOL; 0 disables (preset; classification: 0.32)")
     parser.add_argument("--seed", type=int, default=0, help="initialization seed (default: 0)")
-    parser.add_argument("--init", choices=("hash", "pycleora"), default=None, help="initializer; pycleora reproduces pycleora 3.2.1 (preset; classification: hash)")
+    parser.add_argument("--init", choices=CHOICES["init"], default=None, help="initializer; pycleora reproduces pycleora 3.2.1 (preset; classification: hash)")
 
 
 def _cell_size(text: str) -> int | None:
@@ -80,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     _embed_options(embed)
     _propagation_options(embed)
     embed.add_argument("--output", "-o", type=Path, default=Path("embeddings.npz"), help="output file; pairwise mode writes PREFIX__typeA__typeB.EXT (default: embeddings.npz)")
-    embed.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="output format (default: from the --output extension, else npz)")
+    embed.add_argument("--format", choices=FORMATS, help="output format (default: from the --output extension, else npz)")
     embed.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
     embed.add_argument("--backend", choices=available_backends(), default="scipy", help="backend; torch and cupy need their pip extras (default: scipy)")
     embed.add_argument("--device", default=None, help="device of the backend, e.g. cpu, cuda, cuda:1 (default: the backend's: cpu; the current GPU for cupy)")
@@ -91,10 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     embed_new.add_argument("model", type=Path, metavar="MODEL", help=".npz file written by 'embed'")
     embed_new.add_argument("inputs", nargs="+", metavar="NEW_INPUT", help="files with the new rows")
     embed_new.add_argument("--columns", "-c", metavar="SPEC", help="column specification of the new rows (default: the model's)")
-    embed_new.add_argument("--input-format", choices=("tsv", "csv", "parquet"), help="input format (default: from the extension, else tsv)")
+    embed_new.add_argument("--input-format", choices=INPUT_FORMATS, help="input format (default: from the extension, else tsv)")
     embed_new.add_argument("--skip-bad-rows", action="store_true", help="skip rows with a wrong number of fields (counted) instead of failing")
     embed_new.add_argument("--output", "-o", type=Path, default=Path("new_embeddings.npz"), help="output file (default: new_embeddings.npz)")
-    embed_new.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="output format (default: from the extension, else npz)")
+    embed_new.add_argument("--format", choices=FORMATS, help="output format (default: from the extension, else npz)")
     embed_new.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
     embed_new.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
     embed_new.set_defaults(handler=_cmd_embed_new)
@@ -111,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     similar.add_argument("--top-k", "-k", type=_positive, default=10, help="number of results (default: 10)")
     similar.add_argument("--type", dest="entity_type", help="entity type of ID, if several types share it")
     similar.add_argument("--target-type", help="type of the results; 'all' for every type (default: the type of ID)")
-    similar.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="file format (default: from the extension)")
+    similar.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
     similar.set_defaults(handler=_cmd_similar)
 
     demo = commands.add_parser("demo", help="embed the bundled karate club graph and check it", description="Embed Zachary's karate club (shipped with the package), write --output, and report how well nearest neighbours recover the two clubs.")
@@ -127,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     classification.add_argument("--split-file", type=Path, help="node<TAB>train|val|test lines (e.g. planetoid_split.tsv); default: random splits")
     classification.add_argument("--train-ratio", type=float, default=0.8, help="training fraction of the random splits (default: 0.8)")
     classification.add_argument("--seeds", type=_positive, default=5, help="number of random splits, seeds 0..N-1 (default: 5)")
-    classification.add_argument("--format", choices=tuple(_FORMAT_EXTENSIONS), help="format of EMBEDDINGS (default: from the extension)")
+    classification.add_argument("--format", choices=FORMATS, help="format of EMBEDDINGS (default: from the extension)")
     for name, default_fraction, metavar, held_out, spec_help in (
         ("link-prediction", 0.1, "EDGES", "edges", '"node node" or "user item"'),
         ("basket-completion", 0.2, "BASKETS", "baskets with at least 2 items (one item each)", '"transient::basket complex::reflexive::item"'),
@@ -160,7 +161,7 @@ def _output_paths(output: Path, fmt: str | None, names: list[str | None], inputs
     if names == [None]:
         paths = [output]
     else:
-        suffix = output.suffix or _FORMAT_EXTENSIONS[fmt]
+        suffix = output.suffix or DEFAULT_EXTENSIONS[fmt]
         stem = output.with_suffix("") if output.suffix else output
         paths = [stem.with_name(f"{stem.name}__{name}{suffix}") for name in names]
     for path in paths:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ._xp import to_numpy
 from .embedding import Embedding
+from .lookup import EntityIndex
 from .normalize import normalize_rows
 
 __all__ = ["combine"]
@@ -59,24 +60,31 @@ def combine(embeddings: Sequence[Embedding], *, weights: Sequence[float] | None 
     if len(dims) != 1:
         raise ValueError(f"all embeddings must have the same dimension, got {sorted(dims)}")
     weights = _checked_weights(weights, len(embeddings))
-    position: dict[tuple[str, str], int] = {}
+    # The union of the (type, id) pairs in order of first appearance: each
+    # embedding adds those the union lacks (its own lookup rejects a pair
+    # it holds twice).
+    ids: list[str] = []
+    types = np.zeros(0, dtype=np.str_)
+    union = EntityIndex(ids, types)
     for e in embeddings:
-        for key in zip(e.types.tolist(), e.entity_ids):
-            position.setdefault(key, len(position))
-    n, dim = len(position), dims.pop()
+        e._entities()
+        new = np.flatnonzero(union.rows(e.entity_ids, e.types) < 0)
+        ids += [e.entity_ids[i] for i in new.tolist()]
+        types = np.concatenate((types, e.types[new]))
+        union = EntityIndex(ids, types)
+    n, dim = len(ids), dims.pop()
     total = np.zeros((n, dim))
     degrees, occurrences = np.zeros(n), np.zeros(n, np.int64)
     for e, weight in zip(embeddings, weights):
-        rows = np.fromiter((position[k] for k in zip(e.types.tolist(), e.entity_ids)), np.int64, len(e))
+        rows = union.rows(e.entity_ids, e.types)
         total[rows] += weight * normalize_rows(to_numpy(e.vectors).astype(np.float64), eps=1e-12)
         degrees[rows] += e.degrees
         occurrences[rows] += e.occurrences
     normalize_rows(total, eps=1e-12, out=total)
     configs = {e.config for e in embeddings}
-    keys = list(position)
     return Embedding(
-        entity_ids=[entity for _, entity in keys],
-        types=np.array([type_ for type_, _ in keys], dtype=str),
+        entity_ids=ids,
+        types=types,
         vectors=total.astype(np.float32),
         degrees=degrees,
         occurrences=occurrences,

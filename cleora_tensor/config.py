@@ -8,9 +8,11 @@ from typing import Any
 
 from .columns import parse_columns
 
-__all__ = ["PRESETS", "EmbedConfig"]
+__all__ = ["CHOICES", "PRESETS", "EmbedConfig"]
 
-_CHOICES = {
+#: The allowed values of the :class:`EmbedConfig` fields that name a choice, used
+#: by the validation here and by the command line's ``choices``.
+CHOICES = {
     "relations": ("joint", "pairwise"),
     "propagation": ("left", "symmetric"),
     "whiten": ("pca", "zca", "none"),
@@ -58,8 +60,8 @@ class EmbedConfig:
         disables it. Dimension-free: pycleora's ``convergence_threshold`` ``c``
         (an RMS over single coordinates) is ``tol = c * sqrt(dim)``. 0.32 stops
         dense, fast-mixing graphs after 3-4 steps, before they over-smooth, and
-        leaves sparse graphs (cora, citeseer) at ``iterations``
-        (``benchmarks/QUALITY.md``).
+        leaves sparse graphs (cora, citeseer) at ``iterations`` (README, "Defaults,
+        and the evidence for them").
     seed : int, default 0
         Seed of the deterministic initialization, in ``[0, 2**63)``.
     init : {"hash", "pycleora"}, default "hash"
@@ -99,7 +101,7 @@ class EmbedConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", parse_columns(self.columns).spec)
-        for name, choices in _CHOICES.items():
+        for name, choices in CHOICES.items():
             value = getattr(self, name)
             if value not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {value!r}")

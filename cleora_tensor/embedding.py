@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import array_api_compat
 import numpy as np
@@ -17,6 +17,7 @@ from ._xp import to_numpy, to_torch
 from .config import EmbedConfig
 from .errors import InputFormatError
 from .finite import first_nonfinite, value_range
+from .lookup import EntityIndex
 from .normalize import normalize_rows
 from .similarity import cosine_top_k, popularity_bias
 from .whitening import Whitening
@@ -169,7 +170,7 @@ class Embedding:
             )
         if self.relation is not None and not isinstance(self.relation, str):
             raise ValueError(f"relation must be a str or None, got {self.relation!r}")
-        self._lookup: tuple[dict[str, int], dict[str, dict[str, int]]] | None = None
+        self._entity_index: EntityIndex | None = None
         # The largest magnitude, and rescaled rows when needed (see _search_vectors).
         self._largest = max(-low, high)
         self._scaled: Any = None
@@ -216,26 +217,7 @@ class Embedding:
             If the id exists under several types and ``entity_type`` is None
             (the message lists the types), or an (id, type) pair occurs twice.
         """
-        by_id, shared = self._build_lookup()
-        if entity_id not in by_id:
-            raise KeyError(f"entity {entity_id!r} is not in the embedding")
-        rows = shared.get(entity_id)
-        if rows is None:
-            row = by_id[entity_id]
-            if entity_type is None or self.types[row] == entity_type:
-                return row
-            rows = {str(self.types[row]): row}
-        elif entity_type is None:
-            raise ValueError(
-                f"entity {entity_id!r} exists under several types "
-                f"({', '.join(sorted(rows))}); pass entity_type"
-            )
-        if entity_type not in rows:
-            raise KeyError(
-                f"entity {entity_id!r} has no type {entity_type!r}; its types: "
-                f"{', '.join(sorted(rows))}"
-            )
-        return rows[entity_type]
+        return self._entities().row(entity_id, entity_type)
 
     def vector(self, entity_id: str, entity_type: str | None = None) -> Any:
         """The vector of an entity: shape ``(d,)``, float32, namespace of ``vectors``.
@@ -477,34 +459,12 @@ class Embedding:
         embedding._source = (str(path), fields.line_of_row)
         return embedding
 
-    def _build_lookup(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-        # by_id maps an id to a row; shared maps ids held by several entities
-        # to {type: row}. Built with dict(zip()) because the common case (all
-        # ids distinct) then costs no Python-level loop.
-        if self._lookup is None:
-            by_id = dict(zip(self.entity_ids, range(len(self.entity_ids))))
-            shared: dict[str, dict[str, int]] = {}
-            if len(by_id) < len(self.entity_ids):
-                types = self.types.tolist()
-                for row, entity_id in enumerate(self.entity_ids):
-                    last = by_id[entity_id]
-                    if row == last:
-                        continue
-                    group = shared.setdefault(entity_id, {types[last]: last})
-                    if types[row] in group:
-                        self._duplicate(entity_id, types[row], *sorted((group[types[row]], row)))
-                    group[types[row]] = row
-            self._lookup = (by_id, shared)
-        return self._lookup
-
-    def _duplicate(self, entity_id: str, entity_type: str, first: int, second: int) -> NoReturn:
-        """Raise the error of an (id, type) pair at rows ``first < second``, naming the file if loaded."""
-        reason = f"entity {entity_id!r} of type {entity_type!r} occurs twice"
-        if self._source is None:
-            raise ValueError(f"{reason} (rows {first} and {second})")
-        source, line_of_row = self._source
-        if line_of_row is None:
-            raise InputFormatError(source, f"{reason} (rows {first} and {second})")
-        raise InputFormatError(
-            source, f"{reason} (also on line {line_of_row(first)})", line=line_of_row(second)
-        )
+    def _entities(self) -> EntityIndex:
+        """The row lookup of the entities, built on first use; raises on a
+        duplicate (type, id) pair, naming the file if loaded."""
+        if self._entity_index is None:
+            source, line_of_row = self._source or (None, None)
+            self._entity_index = EntityIndex(
+                self.entity_ids, self.types, source=source, line_of_row=line_of_row
+            )
+        return self._entity_index

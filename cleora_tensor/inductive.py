@@ -18,6 +18,7 @@ from .columns import ColumnSpec
 from .embedding import Embedding
 from .hypergraph import Hypergraph
 from .init import initialize
+from .lookup import EntityIndex
 from .normalize import normalize_rows
 
 __all__ = ["embed_new"]
@@ -90,8 +91,7 @@ def embed_new(
         )
     relations = [model.relation] if model.relation else None
     graph = hypergraph.graph(relations, max_cell_size=config.max_cell_size)
-    known_row = {key: row for row, key in enumerate(zip(state.types.tolist(), state.entity_ids))}
-    rows = np.array([known_row.get(key, -1) for key in zip(graph.types.tolist(), graph.entity_ids)])
+    rows = EntityIndex(state.entity_ids, state.types).rows(graph.entity_ids, graph.types)
     known, new = rows >= 0, np.flatnonzero((rows < 0) & graph.output)
 
     # One left-Markov step restricted to known neighbours, on the host.

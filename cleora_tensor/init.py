@@ -21,8 +21,8 @@ import array_api_compat
 import numpy as np
 import xxhash
 
-from ._xp import device_of, host_views
-from .parallel import GENERIC_BLOCK, map_blocks, resolve_threads, row_blocks
+from ._xp import device_of
+from .backends import kernels_for
 
 __all__ = ["entity_keys", "initialize"]
 
@@ -34,9 +34,6 @@ _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
 # pycleora 3.2.1's multiplier in initialize_deterministically.
 _PYCLEORA_MULT = 0x517CC1B727220A95
-# Rows per hashing block: 1024 x 256 int64 temporaries are 2 MiB; measured
-# 25 % faster than 4096-row blocks on 1.1 M x 256.
-_INIT_BLOCK = 1024
 
 
 def _signed(value: int) -> int:
@@ -126,6 +123,7 @@ def initialize(
     threads: int | None = None,
     xp: Any = None,
     device: Any = None,
+    kernels: Any = None,
 ) -> Any:
     """Deterministic initial embedding from entity keys.
 
@@ -150,11 +148,15 @@ def initialize(
         toward zero. Use it to reproduce pycleora embeddings; it is not the
         default because consecutive dimensions of its values are correlated.
     threads : int or None, default None
-        Worker threads for NumPy (all cores if None); results do not depend on it.
+        CPU worker threads of the kernels (all cores if None); results do not
+        depend on it. Ignored when ``kernels`` is given.
     xp : namespace, optional
         Namespace of the result; default: that of ``keys``.
     device : optional
         Device of the result; default: that of ``keys`` converted by ``xp``.
+    kernels : kernel set, optional
+        From :meth:`Backend.kernels <cleora_tensor.backends.Backend.kernels>`;
+        default: that of the result's backend.
 
     Returns
     -------
@@ -164,7 +166,8 @@ def initialize(
     Raises
     ------
     ValueError
-        On ``dim < 1``, a seed outside ``[0, 2**63)`` or an unknown ``method``.
+        On ``dim < 1``, a seed outside ``[0, 2**63)``, an unknown ``method`` or
+        an invalid ``threads``.
 
     Examples
     --------
@@ -190,20 +193,5 @@ def initialize(
     device = device_of(keys) if device is None else device
     columns = xp.asarray(offsets, dtype=xp.int64, device=device)
     out = xp.empty((keys.shape[0], dim), dtype=xp.float32, device=device)
-    target, fill_xp = out, xp
-    views = host_views(out, keys, columns)
-    if views is not None:
-        # NumPy arrays and CPU tensors: the NumPy kernels, on the same buffers.
-        target, keys, columns = views
-        fill_xp = array_api_compat.array_namespace(target)
-
-    def fill(start: int, stop: int) -> None:
-        target[start:stop, ...] = block_values(keys[start:stop], columns, seed, fill_xp)
-
-    # Blocks bound the int64 temporaries to a few MiB (cache-resident; NumPy
-    # releases the GIL in its integer kernels, so they also run in parallel).
-    if views is not None:
-        map_blocks(fill, row_blocks(keys.shape[0], _INIT_BLOCK), resolve_threads(threads))
-    else:
-        map_blocks(fill, row_blocks(keys.shape[0], GENERIC_BLOCK), 1)
+    kernels_for(out, threads, kernels).fill(out, keys, columns, block_values, seed)
     return out

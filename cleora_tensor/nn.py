@@ -137,7 +137,9 @@ def stack_views(
     Raises
     ------
     ValueError
-        If ``views`` is empty or the views differ in dimension.
+        If ``views`` is empty, the views differ in dimension, or
+        ``entity_type`` is None and an id exists under several types in a view
+        (or a view holds a (type, id) pair twice).
 
     Examples
     --------
@@ -156,10 +158,11 @@ def stack_views(
     if len(dims) != 1:
         raise ValueError(f"all views must have the same dimension, got {sorted(dims)}")
     batch, dim = len(entity_ids), dims.pop()
+    types = None if entity_type is None else np.full(batch, entity_type)
     stacked = np.zeros((batch, len(views), dim), dtype=np.float32)
     mask = np.zeros((batch, len(views)), dtype=bool)
     for v, view in enumerate(views):
-        rows = np.array([_row(view, i, entity_type) for i in entity_ids], dtype=np.int64)
+        rows = view._entities().rows(entity_ids, types)
         found = rows >= 0
         # Gather in the view's own namespace/device, then move only those rows.
         xp = namespace(view.vectors)
@@ -170,10 +173,3 @@ def stack_views(
         torch.as_tensor(stacked, dtype=dtype, device=device),
         torch.as_tensor(mask, device=device),
     )
-
-
-def _row(view: Embedding, entity_id: str, entity_type: str | None) -> int:
-    try:
-        return view.index(entity_id, entity_type)
-    except KeyError:
-        return -1

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from ._xp import host_views, namespace
-from .parallel import GENERIC_BLOCK, ROW_BLOCK, map_blocks, resolve_threads, row_blocks
+from ._xp import namespace
+from .backends import kernels_for
 
 __all__ = ["normalize_rows"]
 
@@ -19,6 +17,7 @@ def normalize_rows(
     threads: int | None = None,
     out: Any = None,
     xp: Any = None,
+    kernels: Any = None,
 ) -> Any:
     """Divide every row by its L2 norm, floored at ``eps``.
 
@@ -30,13 +29,16 @@ def normalize_rows(
         Norms below ``eps`` are replaced by ``eps`` (so zero rows stay zero),
         as in pycleora 3.2.1.
     threads : int or None, default None
-        Worker threads of the NumPy path (all cores if None); the result does
-        not depend on it.
+        CPU worker threads of the kernels (all cores if None); the result does
+        not depend on it. Ignored when ``kernels`` is given.
     out : array, optional
         Where to write the result, shape and dtype of ``x``; may be ``x`` itself
-        (in place, without a temporary ``(n, d)`` array on NumPy).
+        (in place, blockwise, without a temporary ``(n, d)`` array).
     xp : namespace, optional
         Inferred from ``x`` if omitted.
+    kernels : kernel set, optional
+        From :meth:`Backend.kernels <cleora_tensor.backends.Backend.kernels>`;
+        default: that of ``x``'s backend.
 
     Returns
     -------
@@ -47,7 +49,8 @@ def normalize_rows(
     Raises
     ------
     ValueError
-        If ``x`` is not 2-D or ``out`` has another shape.
+        If ``x`` is not 2-D, ``out`` has another shape, or ``threads`` is
+        invalid.
 
     Examples
     --------
@@ -61,27 +64,7 @@ def normalize_rows(
         raise ValueError(f"x must be 2-D (n, d), got shape {tuple(x.shape)}")
     if out is not None and tuple(out.shape) != tuple(x.shape):
         raise ValueError(f"out must have shape {tuple(x.shape)}, got {tuple(out.shape)}")
-    views = host_views(x, out)
-    if views is not None:
-        result = _normalize_numpy(views[0], eps, resolve_threads(threads), views[1])
-        return xp.asarray(result) if out is None else out
+    kernels = kernels_for(x, threads, kernels)
     out = xp.empty_like(x) if out is None else out
-    # Blockwise into out: temporaries stay at GENERIC_BLOCK rows, and out=x
-    # works in place.
-    for start, stop in row_blocks(x.shape[0], GENERIC_BLOCK):
-        rows = x[start:stop, ...]
-        norms = xp.sqrt(xp.sum(rows * rows, axis=1, keepdims=True))
-        out[start:stop, ...] = rows / xp.clip(norms, min=eps)
-    return out
-
-
-def _normalize_numpy(x: np.ndarray, eps: float, threads: int, out: np.ndarray | None) -> np.ndarray:
-    out = np.empty_like(x) if out is None else out
-
-    def block(start: int, stop: int) -> None:
-        rows = x[start:stop]
-        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
-        np.divide(rows, np.maximum(norms, eps)[:, None], out=out[start:stop])
-
-    map_blocks(block, row_blocks(x.shape[0], ROW_BLOCK), threads)
+    kernels.normalize_rows(x, out, eps)
     return out

@@ -4,8 +4,9 @@ The method of Rychalska et al. (2021), "Cleora: A Simple, Strong and Scalable
 Graph Embedding Scheme" (ICONIP 2021), with whitening as in pycleora 3.
 
 Written once against the array API; the sparse product comes from the backend's
-:class:`~cleora_tensor.backends.SparseOperator`. On NumPy every step works in
-place on two ``(n, d)`` buffers (plus ``O(d^2)`` and per-block temporaries).
+:class:`~cleora_tensor.backends.SparseOperator` and the dense steps from its
+kernel set (:meth:`~cleora_tensor.backends.Backend.kernels`). Every step works
+in place on two ``(n, d)`` buffers (plus ``O(d^2)`` and per-block temporaries).
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
-from ._xp import device_of, float64_supported, host_views, is_numpy, namespace
-from .backends import SparseOperator
+from ._xp import namespace
+from .backends import SparseOperator, kernels_for
 from .memory import estimate_memory
 from .normalize import normalize_rows
-from .parallel import GENERIC_BLOCK, ROW_BLOCK, map_blocks, resolve_threads, row_blocks
 from .whitening import Whitening
 
 __all__ = ["Propagation", "estimate_memory", "propagate"]
@@ -77,6 +76,7 @@ def propagate(
     snapshots: Sequence[int] = (),
     callback: Callable[[int, Any], None] | None = None,
     progress: bool = False,
+    kernels: Any = None,
 ) -> Propagation:
     """Run the Cleora iteration from ``x``.
 
@@ -123,7 +123,9 @@ def propagate(
         None (the default here) never stops early;
         :func:`~cleora_tensor.embed`'s classification preset uses 0.32.
     threads : int or None, default None
-        Worker threads of the NumPy path; the result does not depend on it.
+        CPU worker threads of the dense kernels and of a SciPy ``operator``
+        (all cores if None); the result does not depend on it. Ignored when
+        ``kernels`` is given.
     overwrite_x : bool, default False
         Allow reusing ``x``'s memory as a work buffer (saves one ``(n, d)``
         array); ``x`` is garbage afterwards.
@@ -137,6 +139,10 @@ def propagate(
         pycleora's ``embed``); must not keep ``vectors`` (the buffer is reused).
     progress : bool, default False
         Show a progress bar on stderr.
+    kernels : kernel set, optional
+        The dense kernels, from :meth:`Backend.kernels
+        <cleora_tensor.backends.Backend.kernels>`; default: those of ``x``'s
+        backend.
 
     Returns
     -------
@@ -174,11 +180,11 @@ def propagate(
     wanted = set(snapshots)
     if any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= iterations for s in wanted):
         raise ValueError(f"snapshots must be steps in [1, iterations={iterations}], got {list(snapshots)}")
-    operator = _as_operator(operator, threads)
+    kernels = kernels_for(x, threads, kernels)
+    operator = _as_operator(operator, kernels.threads)
     xp = namespace(x)
     if x.ndim != 2 or x.shape[0] != operator.shape[1]:
         raise ValueError(f"x must have shape ({operator.shape[1]}, d), got {tuple(x.shape)}")
-    threads = resolve_threads(threads)
 
     whiten_at_end = whiten != "none" and not whiten_each_step
 
@@ -186,9 +192,9 @@ def propagate(
         if not whiten_at_end:
             return None, vectors
         fitted = Whitening.fit(
-            vectors, method=whiten, eps=eps, floor=whiten_floor, rows=whiten_rows, threads=threads
+            vectors, method=whiten, eps=eps, floor=whiten_floor, rows=whiten_rows, kernels=kernels
         )
-        return fitted, fitted.transform(vectors, threads=threads, out=vectors if owned else None)
+        return fitted, fitted.transform(vectors, out=vectors if owned else None, kernels=kernels)
 
     current, owned, spare, previous = x, overwrite_x, None, None
     whitening = None
@@ -199,16 +205,16 @@ def propagate(
         # The steps below work in place on y (blockwise, on every namespace).
         y, spare = operator.matmul(current, out=spare), None
         if residual > 0:
-            _mix(y, current, residual, threads, xp)
-        normalize_rows(y, eps=eps, threads=threads, out=y)
+            kernels.mix(y, current, residual)
+        normalize_rows(y, eps=eps, out=y, kernels=kernels)
         if whiten != "none" and whiten_each_step:
             whitening = Whitening.fit(
-                y, method=whiten, eps=eps, floor=whiten_floor, rows=whiten_rows, threads=threads
+                y, method=whiten, eps=eps, floor=whiten_floor, rows=whiten_rows, kernels=kernels
             )
-            whitening.transform(y, threads=threads, out=y)
+            whitening.transform(y, out=y, kernels=kernels)
         if callback is not None:
             callback(step, y)
-        if tol is not None and _rms_change(y, current, xp, threads) < tol:
+        if tol is not None and kernels.rms_change(y, current) < tol:
             converged = True
         # Every SparseOperator writes into out=, so on every backend the next
         # product reuses the buffer this step started from: one (n, d)
@@ -233,7 +239,7 @@ def propagate(
     )
 
 
-def _as_operator(operator: Any, threads: int | None) -> SparseOperator:
+def _as_operator(operator: Any, threads: int) -> SparseOperator:
     import scipy.sparse
 
     if scipy.sparse.issparse(operator):
@@ -246,38 +252,3 @@ def _as_operator(operator: Any, threads: int | None) -> SparseOperator:
             f"SciPy sparse matrix, got {type(operator).__name__}"
         )
     return operator
-
-
-def _mix(y: Any, previous: Any, residual: float, threads: int, xp: Any) -> None:
-    """``y = (1 - residual) * y + residual * previous``, in place, blockwise."""
-
-    def block(start: int, stop: int) -> None:
-        y[start:stop, ...] = (1.0 - residual) * y[start:stop, ...] + residual * previous[start:stop, ...]
-
-    map_blocks(block, row_blocks(y.shape[0], GENERIC_BLOCK), threads if is_numpy(xp) else 1)
-
-
-def _rms_change(y: Any, previous: Any, xp: Any, threads: int) -> float:
-    views = host_views(y, previous)
-    if views is not None:
-        return _rms_change_numpy(*views, threads)
-    device = device_of(y)
-    acc = xp.float64 if float64_supported(xp, device) else xp.float32
-    # Accumulate on the device: a single host read (GPU sync) per step.
-    total = xp.zeros((), dtype=acc, device=device)
-    for start, stop in row_blocks(y.shape[0], GENERIC_BLOCK):
-        diff = xp.astype(y[start:stop, ...] - previous[start:stop, ...], acc)
-        total = total + xp.sum(diff * diff)
-    return (float(total) / max(y.shape[0], 1)) ** 0.5
-
-
-def _rms_change_numpy(y: np.ndarray, previous: np.ndarray, threads: int) -> float:
-    # Cache-sized blocks on the pool; per-row sums of 256-ish float32 squares,
-    # then float64 across rows in block order (thread-independent). The generic
-    # float64 version took 0.22 s per step at 110 k x 256, as long as the product.
-    def block(start: int, stop: int) -> float:
-        diff = y[start:stop] - previous[start:stop]
-        return float(np.einsum("ij,ij->i", diff, diff).sum(dtype=np.float64))
-
-    total = sum(map_blocks(block, row_blocks(y.shape[0], ROW_BLOCK), threads))
-    return (total / max(y.shape[0], 1)) ** 0.5

@@ -2,8 +2,8 @@
 
 The same code runs on NumPy, PyTorch (CPU/CUDA), CuPy and ``array_api_strict``:
 only standard functions are called (query normalization goes through
-:func:`~cleora_tensor.normalize.normalize_rows`, which adds a threaded NumPy fast
-path), and every array created here is placed on the device of the input.
+:func:`~cleora_tensor.normalize.normalize_rows` and the backend's kernels), and
+every array created here is placed on the device of the input.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def cosine_top_k(
     candidates: Any | None = None,
     bias: Any | None = None,
     xp: Any | None = None,
+    kernels: Any | None = None,
 ) -> tuple[Any, Any]:
     """The ``top_k`` rows of ``vectors`` most cosine-similar to each query.
 
@@ -58,6 +59,10 @@ def cosine_top_k(
         include it.
     xp : array namespace, optional
         Inferred from ``vectors`` and ``queries`` when omitted.
+    kernels : kernel set, optional
+        Dense kernels for the query normalization, from :meth:`Backend.kernels
+        <cleora_tensor.backends.Backend.kernels>`; default: those of the
+        input's backend.
 
     Returns
     -------
@@ -137,7 +142,7 @@ def cosine_top_k(
         )
 
     dtype = vectors.dtype
-    queries = normalize_rows(xp.astype(queries, dtype), eps=_EPS, xp=xp)
+    queries = normalize_rows(xp.astype(queries, dtype), eps=_EPS, xp=xp, kernels=kernels)
     # Scaling the scores by 1 / ||row|| instead of normalizing a copy of
     # ``vectors`` keeps the extra memory at O(n), not O(n * d).
     inverse_norms = 1 / xp.clip(_row_norms(vectors, xp), min=_EPS)

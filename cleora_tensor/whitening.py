@@ -18,20 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from ._xp import device_of, eigh, float64_supported, host_views, namespace
-from .parallel import GENERIC_BLOCK, map_blocks, resolve_threads, row_blocks, single_threaded_blas
+from ._xp import device_of, float64_supported, namespace
+from .backends import kernels_for
 
 __all__ = ["Whitening", "whiten"]
 
 _METHODS = ("pca", "zca")
-# NumPy path: rows per BLAS call (1024 x 256 float64 = 2 MiB, cache-resident;
-# measured 12 % faster than 4096 at 1.1 M x 256) and blocks per thread-pool
-# task. Both are fixed, so partial sums and their order do not depend on the
-# thread count.
-_BLOCK = 1024
-_BLOCKS_PER_TASK = 16
 
 
 @dataclass(frozen=True)
@@ -70,6 +62,7 @@ class Whitening:
         rows: Any = None,
         threads: int | None = None,
         xp: Any = None,
+        kernels: Any = None,
     ) -> Whitening:
         """Fit the whitening transform of the rows of ``y``.
 
@@ -91,9 +84,13 @@ class Whitening:
             the output entities of a graph with transient ones, whose side of a
             bipartite graph would otherwise dominate the first direction.
         threads : int or None, default None
-            Worker threads of the NumPy path; the result does not depend on it.
+            CPU worker threads of the kernels (all cores if None); the result
+            does not depend on it. Ignored when ``kernels`` is given.
         xp : namespace, optional
             Inferred from ``y`` if omitted.
+        kernels : kernel set, optional
+            From :meth:`Backend.kernels <cleora_tensor.backends.Backend.kernels>`;
+            default: that of ``y``'s backend.
 
         Returns
         -------
@@ -102,8 +99,8 @@ class Whitening:
         Raises
         ------
         ValueError
-            On an unknown ``method``, ``eps <= 0``, ``floor`` outside ``[0, 1]``
-            or a ``y`` that is not 2-D.
+            On an unknown ``method``, ``eps <= 0``, ``floor`` outside ``[0, 1]``,
+            a ``y`` that is not 2-D or an invalid ``threads``.
 
         Notes
         -----
@@ -129,13 +126,9 @@ class Whitening:
             eye = xp.eye(d, dtype=y.dtype, device=device)
             zeros = xp.zeros((d,), dtype=y.dtype, device=device)
             return cls(zeros, eye, xp.ones((d,), dtype=acc, device=device), method)
-        views = host_views(y, rows)
-        if views is not None:
-            mean, cov = _moments_numpy(*views, resolve_threads(threads))
-            mean, cov = xp.asarray(mean, device=device), xp.asarray(cov, device=device)
-        else:
-            mean, cov = _moments_generic(y, rows, acc, xp)
-        eigenvalues, vectors = eigh(cov, xp=xp)
+        kernels = kernels_for(y, threads, kernels)
+        mean, cov = kernels.moments(y, rows, xp)
+        eigenvalues, vectors = kernels.eigh(cov, xp)
         eigenvalues = xp.flip(eigenvalues)
         vectors = _canonical_signs(xp.flip(vectors, axis=1), xp)
         # Array bounds, not float(eigenvalues[0]): reading a value back to the
@@ -147,7 +140,7 @@ class Whitening:
         matrix = scaled if method == "pca" else xp.matmul(scaled, vectors.T)
         return cls(xp.astype(mean, y.dtype), xp.astype(matrix, y.dtype), eigenvalues, method)
 
-    def transform(self, y: Any, *, threads: int | None = None, out: Any = None) -> Any:
+    def transform(self, y: Any, *, threads: int | None = None, out: Any = None, kernels: Any = None) -> Any:
         """Apply the transform to the rows of ``y``.
 
         Parameters
@@ -155,9 +148,12 @@ class Whitening:
         y : array
             Shape ``(m, d)``, same namespace, device and dtype as the fitted data.
         threads : int or None, default None
-            Worker threads of the NumPy path; the result does not depend on it.
+            CPU worker threads of the kernels (all cores if None); the result
+            does not depend on it. Ignored when ``kernels`` is given.
         out : array, optional
-            Shape ``(m, d)``; may be ``y`` itself (in place, blockwise on NumPy).
+            Shape ``(m, d)``; may be ``y`` itself (in place, blockwise).
+        kernels : kernel set, optional
+            As in :meth:`fit`.
 
         Returns
         -------
@@ -167,23 +163,17 @@ class Whitening:
         Raises
         ------
         ValueError
-            If ``y`` has the wrong number of columns.
+            If ``y`` has the wrong number of columns, or on an invalid
+            ``threads``.
         """
         xp = namespace(y)
         if y.ndim != 2 or y.shape[1] != self.matrix.shape[0]:
             raise ValueError(
                 f"y must have shape (m, {self.matrix.shape[0]}), got {tuple(y.shape)}"
             )
-        views = host_views(y, self.mean, self.matrix, out)
-        if views is not None:
-            host, mean, matrix, host_out = views
-            result = _transform_numpy(host, mean, matrix, resolve_threads(threads), host_out)
-            return xp.asarray(result) if out is None else out
+        kernels = kernels_for(y, threads, kernels)
         out = xp.empty_like(y) if out is None else out
-        # Blockwise: each block is read before its rows of out are written, so
-        # out=y is safe, and temporaries stay at GENERIC_BLOCK rows.
-        for start, stop in row_blocks(y.shape[0], GENERIC_BLOCK):
-            out[start:stop, ...] = xp.matmul(y[start:stop, ...] - self.mean, self.matrix)
+        kernels.transform(y, self.mean, self.matrix, out)
         return out
 
 
@@ -195,6 +185,7 @@ def whiten(
     floor: float = 0.0,
     threads: int | None = None,
     xp: Any = None,
+    kernels: Any = None,
 ) -> Any:
     """Whiten the rows of ``y``: zero mean, identity covariance.
 
@@ -210,9 +201,11 @@ def whiten(
     floor : float, default 0.0
         Relative floor of the eigenvalues (see :meth:`Whitening.fit`).
     threads : int or None, default None
-        Worker threads of the NumPy path.
+        CPU worker threads of the kernels (all cores if None).
     xp : namespace, optional
         Inferred from ``y`` if omitted.
+    kernels : kernel set, optional
+        As in :meth:`Whitening.fit`.
 
     Returns
     -------
@@ -232,8 +225,9 @@ def whiten(
     >>> bool(xp.all(xp.abs(xp.mean(w, axis=0)) < 1e-12))
     True
     """
-    fitted = Whitening.fit(y, method=method, eps=eps, floor=floor, threads=threads, xp=xp)
-    return fitted.transform(y, threads=threads)
+    kernels = kernels_for(y, threads, kernels)
+    fitted = Whitening.fit(y, method=method, eps=eps, floor=floor, xp=xp, kernels=kernels)
+    return fitted.transform(y, kernels=kernels)
 
 
 def _canonical_signs(vectors: Any, xp: Any) -> Any:
@@ -242,70 +236,3 @@ def _canonical_signs(vectors: Any, xp: Any) -> Any:
     flat = xp.reshape(vectors, (-1,))
     peaks = xp.take(flat, rows * d + xp.arange(d, device=device_of(vectors)))
     return vectors * (1.0 - 2.0 * xp.astype(peaks < 0, vectors.dtype))[None, :]
-
-
-def _moments_generic(y: Any, rows: Any, acc: Any, xp: Any) -> tuple[Any, Any]:
-    n, d = (y.shape[0] if rows is None else rows.shape[0]), y.shape[1]
-    blocks = row_blocks(n, GENERIC_BLOCK)
-
-    def block(start: int, stop: int) -> Any:
-        part = y[start:stop, ...] if rows is None else xp.take(y, rows[start:stop], axis=0)
-        return xp.astype(part, acc)
-
-    total = xp.zeros((d,), dtype=acc, device=device_of(y))
-    for start, stop in blocks:
-        total = total + xp.sum(block(start, stop), axis=0)
-    mean = total / n
-    cov = xp.zeros((d, d), dtype=acc, device=device_of(y))
-    for start, stop in blocks:
-        centered = block(start, stop) - mean
-        cov = cov + xp.matmul(centered.T, centered)
-    return mean, cov / (n - 1)
-
-
-def _moments_numpy(y: np.ndarray, rows: np.ndarray | None, threads: int) -> tuple[np.ndarray, np.ndarray]:
-    n, d = (y.shape[0] if rows is None else len(rows)), y.shape[1]
-    tasks = row_blocks(n, _BLOCK * _BLOCKS_PER_TASK)
-
-    def block(a: int, b: int) -> np.ndarray:
-        return y[a:b] if rows is None else y[rows[a:b]]
-
-    def column_sums(start: int, stop: int) -> np.ndarray:
-        total = np.zeros(d)
-        for a in range(start, stop, _BLOCK):
-            total += block(a, min(a + _BLOCK, stop)).sum(axis=0, dtype=np.float64)
-        return total
-
-    mean = sum(map_blocks(column_sums, tasks, threads)) / n
-
-    def scatter(start: int, stop: int) -> np.ndarray:
-        cov = np.zeros((d, d))
-        buffer = np.empty((_BLOCK, d))
-        for a in range(start, stop, _BLOCK):
-            part = block(a, min(a + _BLOCK, stop))
-            # One pass converts to float64 and centers, into a reused buffer.
-            centered = np.subtract(part, mean, out=buffer[: len(part)])
-            cov += centered.T @ centered
-        return cov
-
-    with single_threaded_blas():
-        partials = map_blocks(scatter, tasks, threads)
-    return mean, sum(partials) / (n - 1)
-
-
-def _transform_numpy(
-    y: np.ndarray, mean: np.ndarray, matrix: np.ndarray, threads: int, out: np.ndarray | None
-) -> np.ndarray:
-    out = np.empty_like(y) if out is None else out
-
-    def block(start: int, stop: int) -> None:
-        buffer = np.empty((_BLOCK, y.shape[1]), dtype=y.dtype)
-        for a in range(start, stop, _BLOCK):
-            b = min(a + _BLOCK, stop)
-            # Centering into a separate buffer also makes out=y safe.
-            centered = np.subtract(y[a:b], mean, out=buffer[: b - a])
-            np.matmul(centered, matrix, out=out[a:b])
-
-    with single_threaded_blas():
-        map_blocks(block, row_blocks(y.shape[0], _BLOCK * _BLOCKS_PER_TASK), threads)
-    return out

@@ -1,11 +1,11 @@
 """Backends: registry, lazy imports, the dense core on every namespace, cross-backend agreement.
 
-The ``xp`` and ``device`` fixtures run the backend-neutral core over NumPy,
-array-api-strict (its default device and the simulated ``device1`` and
-``no_float64``), torch on the CPU (through the NumPy kernels, as in production,
-and through the generic array-API code that GPUs use) and, where present, torch
-on CUDA and CuPy;
-absent GPU cases are reported as skipped with the reason. Every check asserts
+The ``xp`` and ``device`` fixtures (from the ``backend`` fixture of
+``conftest.py``) run the backend-neutral core over NumPy and torch on the CPU
+(each through its production kernel set and through the generic kernels that
+GPUs use), array-api-strict (its default device and the simulated ``device1``
+and ``no_float64``) and, where present, torch on CUDA and CuPy; absent GPU
+cases are reported as skipped with the reason. Every check asserts
 namespace, dtype, shape and device besides values.
 """
 
@@ -21,76 +21,21 @@ import pytest
 import scipy.sparse
 
 import cleora_tensor as ct
-from cleora_tensor._xp import float64_supported, host_views, to_numpy
+from cleora_tensor._xp import float64_supported, to_numpy
 from cleora_tensor.backends import BackendUnavailableError, get_backend, select_backend
 from cleora_tensor.backends import array_api as array_api_backend
 from cleora_tensor.backends.array_api import ArrayAPIOperator
 from cleora_tensor.datasets import dataset_path
 from cleora_tensor.similarity import cosine_top_k
 
-CASES = [
-    "numpy",
-    "array_api_strict",
-    "array_api_strict:device1",
-    "array_api_strict:no_float64",
-    "torch:cpu",
-    "torch:cpu-generic",
-    "torch:cuda",
-    "cupy",
-]
-
-
-def _case(name: str):
-    """(namespace, device) of a test case; skips when it is not available here."""
-    if name == "numpy":
-        return array_api_compat.numpy, "cpu"
-    if name.startswith("array_api_strict"):
-        _, _, device = name.partition(":")
-        return array_api_strict, array_api_strict.Device(device or "CPU_DEVICE")
-    if name.startswith("torch"):
-        torch = pytest.importorskip("torch", reason='torch not installed (pip install "cleora-tensor[torch]")')
-        if name == "torch:cuda" and not torch.cuda.is_available():
-            pytest.skip(f"torch {torch.__version__} has no usable CUDA device on this machine")
-        chosen = get_backend("torch", device=name.partition(":")[2].removesuffix("-generic"))
-        return chosen.xp, chosen.device
-    cupy = pytest.importorskip("cupy", reason='CuPy not installed (pip install "cleora-tensor[cupy]", needs a CUDA GPU)')
-    try:
-        if cupy.cuda.runtime.getDeviceCount() == 0:
-            pytest.skip("CuPy is installed but sees no CUDA GPU")
-    except cupy.cuda.runtime.CUDARuntimeError as error:
-        pytest.skip(f"CuPy is installed but cannot use CUDA: {error}")
-    chosen = get_backend("cupy")
-    return chosen.xp, chosen.device
-
-
-@pytest.fixture(params=CASES)
-def case(request, monkeypatch):
-    if request.param.endswith("-generic"):
-        # The generic array-API code that serves GPUs, run on CPU tensors: no
-        # NumPy view, so the NumPy kernels are not taken, in every module that
-        # looks for one.
-        for module in list(sys.modules.values()):
-            if getattr(module, "__name__", "").startswith("cleora_tensor.") and (
-                getattr(module, "host_views", None) is host_views
-            ):
-                monkeypatch.setattr(module, "host_views", _numpy_arrays_only)
-    return _case(request.param)
-
-
-def _numpy_arrays_only(*arrays):
-    if any(a is not None and not isinstance(a, np.ndarray) for a in arrays):
-        return None
-    return arrays
+@pytest.fixture
+def xp(backend):
+    return backend[0]
 
 
 @pytest.fixture
-def xp(case):
-    return case[0]
-
-
-@pytest.fixture
-def device(case):
-    return case[1]
+def device(backend):
+    return backend[1]
 
 
 def assert_array(a, xp, device, dtype, shape):
@@ -158,6 +103,16 @@ def test_cuda_requested_without_cuda_is_a_one_line_value_error():
         get_backend("torch", device="meta")
     with pytest.raises(ValueError, match="cuda"):
         ct.embed(iter(["a\tb"]), columns="node node", dim=4, backend="torch", device="cuda")
+
+
+def test_kernel_sets_are_chosen_once_per_backend_and_thread_count(torch):
+    assert get_backend("scipy").kernels(2) is get_backend(np.zeros(1)).kernels(2)
+    assert get_backend("scipy").kernels(2).threads == 2
+    assert type(get_backend("scipy").kernels()).__name__ == "NumpyKernels"
+    assert type(get_backend("torch").kernels()).__name__ == "HostViewKernels"
+    assert type(get_backend("array_api").kernels()).__name__ == "GenericKernels"
+    with pytest.raises(ValueError, match="threads must be a positive int or None, got 0"):
+        get_backend("scipy").kernels(0)
 
 
 def test_backend_inferred_from_arrays():
@@ -382,11 +337,10 @@ def test_torch_loop_is_bit_identical_for_any_thread_count(torch):
 
 
 def test_small_eigh_keeps_torch_thread_setting(torch):
-    from cleora_tensor._xp import eigh
-
     torch.set_num_threads(2)
     a = torch.from_numpy(np.cov(sample(200, 8).T))
-    values, vectors = eigh(a, xp=get_backend("torch").xp)
+    chosen = get_backend("torch")
+    values, vectors = chosen.kernels().eigh(a, chosen.xp)
     np.testing.assert_allclose(values.numpy(), np.linalg.eigvalsh(a.numpy()), rtol=1e-10)
     assert vectors.dtype == torch.float64 and torch.get_num_threads() == 2
 
@@ -425,8 +379,8 @@ def test_cli_backend_and_device(tmp_path, torch):
 # --- the CuPy backend (needs a GPU) -------------------------------------------------
 
 
-def test_cupy_operator_orders():
-    xp, device = _case("cupy")
+def test_cupy_operator_orders(backend_of):
+    xp, device = backend_of("cupy")
     import cupy
 
     from cleora_tensor.backends.cupy import CupyOperator

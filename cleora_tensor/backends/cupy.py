@@ -13,9 +13,8 @@ return C-ordered arrays (whitening's ``matmul`` does); a C-ordered ``X`` is,
 read column-major, ``X^T``, so the product passes that view to cuSPARSE with
 ``op(B) = transpose`` instead of copying it. Only operands that are neither C-
 nor F-contiguous are copied (once, to F order), so no step of the loop pays an
-``(n, d)`` layout copy. This path cannot run without a GPU;
-``tests/test_backends.py`` and ``benchmarks/test_backends.py`` exercise it where
-one is present.
+``(n, d)`` layout copy. This path cannot run without a GPU; the project's
+backend tests and benchmarks exercise it where one is present.
 """
 
 from __future__ import annotations

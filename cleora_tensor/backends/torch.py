@@ -6,7 +6,7 @@ initialization, sparse product, L2 normalization, float64 covariance,
 ``torch.linalg.eigh``) runs there without host round trips.
 
 Measured on the 1e6-edge benchmark graph (110 k rows, 1.8 M non-zeros,
-``d = 256``, 2 cores; ``benchmarks/README.md``, "Backends"):
+``d = 256``, 2 cores; README, "Backends"):
 ``torch.addmm(out, P, X, beta=0, out=out)`` into a reused buffer is the fastest
 CPU product (187 ms), ahead of ``torch.mm(P, X, out=out)`` (237 ms), and
 ``torch.sparse.mm`` and ``P @ X`` (257 ms, both allocate); COO
@@ -18,7 +18,7 @@ type) halve the index memory where they fit (not timed: no GPU here).
 
 Determinism: on the CPU the sparse product (MKL) gave bit-identical results for
 1, 2 and 3 threads; the dense steps (MKL GEMM, OpenMP reductions) are not
-guaranteed to, and ``tests/test_backends.py`` records what holds. CUDA results
+guaranteed to; README, "Threads and determinism", records what holds. CUDA results
 are not bit-reproducible across GPUs or runs (cuSPARSE/cuBLAS reductions).
 """
 

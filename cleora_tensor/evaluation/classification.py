@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from .._xp import to_numpy
+from ..lookup import EntityIndex
 from .inputs import shown
-from .scoring import _as_pair, _rows_in_model
+from .scoring import _as_pair
 from .splits import _check_fraction
 
 __all__ = ["node_classification", "top_k_labels"]
@@ -105,7 +106,7 @@ def node_classification(
         _check_fraction("train_ratio", train_ratio)
     nodes = list(sets)
     model_ids, _, vectors = _as_pair(model)
-    rows = _rows_in_model(model_ids, None, nodes, np.zeros(0))
+    rows = EntityIndex(model_ids).rows(nodes)
     _check_overlap(nodes, model_ids, int((rows >= 0).sum()))
     host = np.asarray(to_numpy(vectors), dtype=np.float64)
     x = np.zeros((len(nodes), host.shape[1]))

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse
 
-from .._xp import device_of, is_numpy, namespace, to_numpy
+from .._xp import device_of, namespace, to_numpy
 from ..embedding import Embedding
+from ..lookup import EntityIndex
 from ..normalize import normalize_rows
 from ..similarity import popularity_bias
 from .splits import BasketSplit, EdgeSplit
@@ -42,17 +43,6 @@ def _as_pair(model: Any, name: str = "model") -> tuple[list[str], np.ndarray | N
         f"{name} must be an Embedding, an (ids, vectors) pair or one of {BASELINES}, "
         f"got {type(model).__name__}"
     )
-
-
-def _rows_in_model(
-    model_ids: list[str], model_types: np.ndarray | None, ids: Sequence[str], types: np.ndarray
-) -> np.ndarray:
-    """Row of each (id, type) in the model, -1 where absent; (ids, vectors) match by id."""
-    if model_types is None:
-        lookup = dict(zip(model_ids, range(len(model_ids))))
-        return np.array([lookup.get(i, -1) for i in ids], dtype=np.int64)
-    lookup = {key: row for row, key in enumerate(zip(model_types.tolist(), model_ids))}
-    return np.array([lookup.get(key, -1) for key in zip(types.tolist(), ids)], dtype=np.int64)
 
 
 def _ragged_csr(groups: Sequence[np.ndarray], n: int, values: np.ndarray | None = None) -> scipy.sparse.csr_array:
@@ -89,7 +79,7 @@ class _EmbeddingScorer:
     def __init__(self, model: Any, ids: Sequence[str], types: np.ndarray,
                  popularity: np.ndarray, prior: float) -> None:
         model_ids, model_types, vectors = _as_pair(model)
-        rows = _rows_in_model(model_ids, model_types, ids, types)
+        rows = EntityIndex(model_ids, model_types).rows(ids, types)
         present = np.flatnonzero(rows >= 0)
         if present.size == 0:
             raise ValueError(
@@ -114,7 +104,7 @@ class _EmbeddingScorer:
     def scores(self, queries: Sequence[np.ndarray]) -> np.ndarray:
         xp = self._xp
         rows = [self._column[q][self._column[q] >= 0] for q in queries]
-        if is_numpy(xp):
+        if isinstance(self._vectors, np.ndarray):
             # One sparse (queries x entities) averaging product instead of a
             # Python loop over the queries.
             lengths = np.array([r.size for r in rows])

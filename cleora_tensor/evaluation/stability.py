@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from .._xp import to_numpy
+from ..lookup import EntityIndex
 from ..normalize import normalize_rows
 from ..similarity import cosine_top_k
 from .ranking import _check_ranking_options
-from .scoring import _as_pair, _rows_in_model
+from .scoring import _as_pair
 from .splits import _check_fraction
 
 __all__ = ["stability", "subsample"]
@@ -87,7 +88,7 @@ def stability(full: Any, part: Any, *, top_k: int = 10) -> dict[str, Any]:
     ids_a, types_a, vectors_a = _as_pair(full, "full")
     ids_b, types_b, vectors_b = _as_pair(part, "part")
     typed = types_a is not None and types_b is not None
-    in_b = _rows_in_model(ids_b, types_b if typed else None, ids_a, types_a)
+    in_b = EntityIndex(ids_b, types_b if typed else None).rows(ids_a, types_a)
     rows_a = np.flatnonzero(in_b >= 0)
     if rows_a.size == 0:
         raise ValueError("the two embeddings have no entity in common")

@@ -67,7 +67,7 @@ from .fields import EmbeddingFields
 if TYPE_CHECKING:  # for annotations only: never imported at run time
     from ..embedding import Embedding
 
-__all__ = ["FORMATS", "infer_format", "load_embedding", "read_fields", "save_embedding", "save_embeddings"]
+__all__ = ["DEFAULT_EXTENSIONS", "FORMATS", "infer_format", "load_embedding", "read_fields", "save_embedding", "save_embeddings"]
 
 FORMATS = ("npz", "cleora", "word2vec", "parquet")
 _TEXT_FORMATS = ("cleora", "word2vec")
@@ -83,6 +83,8 @@ _EXTENSIONS = {
     ".emb": "cleora",
     ".cleora": "cleora",
 }
+#: The extension each format is written with when the output path has none.
+DEFAULT_EXTENSIONS = {fmt: ext for ext, fmt in reversed(_EXTENSIONS.items())}
 
 
 def infer_format(path: str | os.PathLike[str], format: str | None = None) -> str:
