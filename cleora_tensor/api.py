@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -156,6 +157,7 @@ def embed(
         max_cell_size=max_cell_size,
         eps=eps,
         scales=scales,
+        feature_weight=feature_weight,
     )
     if _array_or_none(initial) is not None and relations != "joint":
         raise ValueError("an initial array needs joint mode (one graph); pass a mapping id -> vector")
@@ -176,7 +178,6 @@ def embed(
             graph,
             config,
             initial=initial,
-            feature_weight=feature_weight,
             threads=threads,
             backend=backend,
             device=device,
@@ -193,7 +194,6 @@ def embed_graph(
     config: EmbedConfig,
     *,
     initial: Any = None,
-    feature_weight: float = 1.0,
     threads: int | None = None,
     backend: str | None = None,
     device: Any = None,
@@ -207,23 +207,27 @@ def embed_graph(
     graph : Graph
         From :meth:`Hypergraph.graph`.
     config : EmbedConfig
-    initial, feature_weight, threads, backend, device, keep_state, progress
+        Its ``feature_weight`` mixes ``initial``; its ``features`` is replaced
+        by the count of entities given a feature.
+    initial, threads, backend, device, keep_state, progress
         As in :func:`embed`.
 
     Returns
     -------
     Embedding
-        The graph's output (non-transient) entities.
+        The graph's output (non-transient) entities; its ``config`` records
+        how many entities started from features.
 
     Raises
     ------
     ValueError
-        If ``initial`` has the wrong shape or ``feature_weight`` is outside
-        ``[0, 1]``.
+        If ``initial`` has the wrong shape, holds a NaN or an infinity, or is a
+        mapping none of whose keys is an entity of the graph.
     """
     chosen = select_backend(backend, device=device, like=_array_or_none(initial))
     operator = chosen.operator(graph.markov(config.propagation), threads=threads)
-    x = _initial_vectors(graph, config, initial, feature_weight, threads, chosen)
+    x, featured = _initial_vectors(graph, config, initial, threads, chosen)
+    config = dataclasses.replace(config, features=featured)
     output = graph.output
     # Whiten with the statistics of the entities that are output: in a star
     # expansion the transient side of the bipartite graph would dominate.
@@ -265,16 +269,15 @@ def embed_graph(
 
 
 def _initial_vectors(
-    graph: Graph, config: EmbedConfig, initial: Any, feature_weight: float, threads: int | None, backend: Any
-) -> Any:
-    """The ``(n, dim)`` start: hash initialization, features, or their mix.
+    graph: Graph, config: EmbedConfig, initial: Any, threads: int | None, backend: Any
+) -> tuple[Any, int]:
+    """The ``(n, dim)`` start (hash initialization, features, or their mix) and
+    the number of entities that got a feature.
 
-    Raises ValueError if ``feature_weight`` is outside ``[0, 1]``, or the
-    features have the wrong shape or hold a NaN or an infinity (the message
-    names the first such entity).
+    Raises ValueError if the features have the wrong shape or hold a NaN or an
+    infinity (the message names the first such entity).
     """
-    if not 0.0 <= feature_weight <= 1.0:
-        raise ValueError(f"feature_weight must be in [0, 1], got {feature_weight!r}")
+    feature_weight = config.feature_weight
     n, dim = graph.num_entities, config.dim
     array = _array_or_none(initial)
     if array is not None and tuple(array.shape) != (n, dim):
@@ -291,17 +294,17 @@ def _initial_vectors(
                 f"holds {float(features[row, column])} at index {column}; features must be finite"
             )
         if has is None and feature_weight == 1.0:
-            return backend.asarray(array)
+            return backend.asarray(array), n
     hashed = initialize(
         graph.keys(config.init), dim, seed=config.seed, method=config.init,
         threads=threads, xp=backend.xp, device=backend.device,
     )
     if features is None:
-        return hashed
+        return hashed, 0
     if has is None:
-        return (1.0 - feature_weight) * hashed + feature_weight * backend.asarray(array)
+        return (1.0 - feature_weight) * hashed + feature_weight * backend.asarray(array), n
     weight = backend.asarray(has[:, None] * feature_weight)
-    return hashed + weight * (backend.asarray(features) - hashed)
+    return hashed + weight * (backend.asarray(features) - hashed), int(has.sum())
 
 
 def _array_or_none(initial: Any) -> Any:

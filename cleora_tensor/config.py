@@ -76,6 +76,13 @@ class EmbedConfig:
         Multi-scale output: the vectors after each of these steps (at most
         ``iterations``; sorted, duplicates dropped), concatenated in that order
         (pycleora's ``embed_multiscale``).
+    feature_weight : float, default 1.0
+        In ``[0, 1]``: an entity with a feature (``embed(initial=...)``) starts
+        from ``(1 - feature_weight) * hash_init + feature_weight * feature``.
+    features : int, default 0
+        Entities whose start vector came from features; set by
+        :func:`~cleora_tensor.embed` (0: hash initialization only), so that a
+        saved result says that its vectors depend on features.
 
     Raises
     ------
@@ -98,6 +105,8 @@ class EmbedConfig:
     max_cell_size: int | None = 1024
     eps: float = 1e-10
     scales: tuple[int, ...] | None = None
+    feature_weight: float = 1.0
+    features: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", parse_columns(self.columns).spec)
@@ -122,6 +131,9 @@ class EmbedConfig:
             raise ValueError(f"tol must be positive, 0 or None, got {self.tol!r}")
         if not self.eps > 0:
             raise ValueError(f"eps must be positive, got {self.eps!r}")
+        if not 0.0 <= self.feature_weight <= 1.0:
+            raise ValueError(f"feature_weight must be in [0, 1], got {self.feature_weight!r}")
+        _check_int("features", self.features, 0)
         if self.scales is not None:
             object.__setattr__(self, "scales", tuple(sorted(set(self.scales))))
             if not self.scales:

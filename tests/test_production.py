@@ -1,5 +1,7 @@
 """Inductive embedding, composition, features, weights and multi-scale output (issue 4)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -128,6 +130,21 @@ def test_features_mapping_and_mixing():
     np.testing.assert_array_equal(start[2:], hashed[2:])
     with pytest.raises(ValueError, match="length"):
         ct.embed(iter(LINES), columns="n n", dim=3, initial={"a": np.ones(4)})
+
+
+def test_features_are_recorded_in_the_saved_config(tmp_path):
+    features = {"a": np.ones(4), ("n", "b"): np.full(4, 2.0)}
+    mixed = ct.embed(iter(LINES), columns="n n", dim=4, iterations=2, initial=features, feature_weight=0.25)
+    assert (mixed.config.features, mixed.config.feature_weight) == (2, 0.25)
+    mixed.save(tmp_path / "mixed.npz")
+    assert ct.Embedding.load(tmp_path / "mixed.npz").config == mixed.config
+    plain = ct.embed(iter(LINES), columns="n n", dim=4, iterations=2)
+    assert (plain.config.features, plain.config.feature_weight) == (0, 1.0)
+    # A configuration saved before these fields existed loads with the defaults.
+    old = {k: v for k, v in json.loads(plain.config.to_json()).items() if not k.startswith("feature")}
+    assert ct.EmbedConfig.from_json(json.dumps(old)) == plain.config
+    with pytest.raises(ValueError, match="feature_weight must be in"):
+        ct.embed(iter(LINES), columns="n n", dim=4, initial=features, feature_weight=1.5)
 
 
 def test_features_from_torch_tensor_array():
