@@ -12,14 +12,15 @@ import numpy as np
 from tqdm import tqdm
 
 from ._xp import namespace, to_numpy
-from .backends import select_backend
+from .backends import Backend
 from .config import EmbedConfig
 from .embedding import Embedding, TrainedState
 from .finite import first_nonfinite
 from .hypergraph import Graph, Hypergraph
 from .init import initialize
 from .memory import check_propagation_memory
-from .propagation import propagate
+from .propagation import propagate_config
+from .runtime import Runtime
 
 __all__ = ["embed", "embed_graph"]
 
@@ -159,34 +160,26 @@ def embed(
         scales=scales,
         feature_weight=feature_weight,
     )
-    if _array_or_none(initial) is not None and relations != "joint":
+    runtime = Runtime(threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state)
+    if _array_or_none(initial) is not None and config.relations != "joint":
         raise ValueError("an initial array needs joint mode (one graph); pass a mapping id -> vector")
     # An unusable backend or device fails here, before the input is read.
-    chosen = select_backend(backend, device=device, like=_array_or_none(initial))
+    chosen = runtime.select(like=_array_or_none(initial))
     hypergraph = Hypergraph.read(
-        source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=progress
+        source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=runtime.progress
     )
-    graphs = hypergraph.graphs(relations, max_cell_size=max_cell_size)
+    graphs = hypergraph.graphs(config.relations, max_cell_size=config.max_cell_size)
     del hypergraph  # the token codes are no longer needed; free them before propagating
     if chosen.on_host:
         for graph in graphs:  # refused before any propagation starts
             check_propagation_memory(
-                graph.num_entities, graph.nnz, config.dim, threads=threads, output_entities=int(graph.output.sum())
+                graph.num_entities, graph.nnz, config.dim, threads=runtime.threads, output_entities=int(graph.output.sum())
             )
     results = {
-        graph.name: embed_graph(
-            graph,
-            config,
-            initial=initial,
-            threads=threads,
-            backend=backend,
-            device=device,
-            keep_state=keep_state,
-            progress=progress,
-        )
-        for graph in tqdm(graphs, desc="relations", disable=not progress or len(graphs) == 1, file=sys.stderr)
+        graph.name: _embed_graph(graph, config, initial, runtime, chosen)
+        for graph in tqdm(graphs, desc="relations", disable=not runtime.progress or len(graphs) == 1, file=sys.stderr)
     }
-    return results[None] if relations == "joint" else results
+    return results[None] if config.relations == "joint" else results
 
 
 def embed_graph(
@@ -220,33 +213,37 @@ def embed_graph(
 
     Raises
     ------
+    BackendUnavailableError
+        If the backend's package is not installed.
     ValueError
-        If ``initial`` has the wrong shape, holds a NaN or an infinity, or is a
-        mapping none of whose keys is an entity of the graph.
+        On an invalid ``threads`` or ``backend`` (see
+        :class:`~cleora_tensor.runtime.Runtime`), an unavailable device, a
+        ``backend`` that conflicts with ``initial``, or if ``initial`` has the
+        wrong shape, holds a NaN or an infinity, or is a mapping none of whose
+        keys is an entity of the graph.
     """
-    chosen = select_backend(backend, device=device, like=_array_or_none(initial))
-    operator = chosen.operator(graph.markov(config.propagation), threads=threads)
-    x, featured = _initial_vectors(graph, config, initial, threads, chosen)
+    runtime = Runtime(threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state)
+    return _embed_graph(graph, config, initial, runtime, runtime.select(like=_array_or_none(initial)))
+
+
+def _embed_graph(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runtime, chosen: Backend) -> Embedding:
+    """:func:`embed_graph` with its options validated and its backend ``chosen`` (by ``runtime``)."""
+    operator = chosen.operator(graph.markov(config.propagation), threads=runtime.threads)
+    x, featured = _initial_vectors(graph, config, initial, runtime.threads, chosen)
     config = dataclasses.replace(config, features=featured)
     output = graph.output
     # Whiten with the statistics of the entities that are output: in a star
     # expansion the transient side of the bipartite graph would dominate.
     fit_rows = None if output.all() else chosen.xp.asarray(np.flatnonzero(output), device=chosen.device)
-    result = propagate(
+    result = propagate_config(
         operator,
         x,
-        iterations=config.iterations,
-        residual=config.residual,
-        whiten=config.whiten,
-        whiten_each_step=config.whiten_each_step,
-        whiten_floor=config.whiten_floor,
+        config,
+        threads=runtime.threads,
+        kernels=chosen.kernels(runtime.threads),
         whiten_rows=fit_rows,
-        eps=config.eps,
-        tol=config.tol,
-        threads=threads,
         overwrite_x=x is not initial,
-        snapshots=config.scales or (),
-        progress=progress,
+        progress=runtime.progress,
     )
     xp = namespace(result.vectors)
     vectors = xp.concat(result.snapshots, axis=1) if config.scales else result.vectors
@@ -254,7 +251,7 @@ def embed_graph(
         vectors = xp.take(vectors, fit_rows, axis=0)
     ids = graph.entity_ids
     state = None
-    if keep_state and result.previous is not None and not config.scales:
+    if runtime.keep_state and result.previous is not None and not config.scales:
         state = TrainedState(ids, graph.types, result.previous, result.whitening)
     return Embedding(
         entity_ids=[i for i, keep in zip(ids, output) if keep] if not output.all() else ids,
@@ -269,7 +266,7 @@ def embed_graph(
 
 
 def _initial_vectors(
-    graph: Graph, config: EmbedConfig, initial: Any, threads: int | None, backend: Any
+    graph: Graph, config: EmbedConfig, initial: Any, threads: int | None, backend: Backend
 ) -> tuple[Any, int]:
     """The ``(n, dim)`` start (hash initialization, features, or their mix) and
     the number of entities that got a feature.

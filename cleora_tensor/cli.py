@@ -171,6 +171,19 @@ def _output_paths(output: Path, fmt: str | None, names: list[str | None], inputs
     return paths, fmt
 
 
+#: The keywords of :func:`~cleora_tensor.embed` that ``embed`` and the ranking
+#: protocols of ``evaluate`` share, each from the option of the same name.
+_EMBED_KEYWORDS = (
+    "preset", "dim", "iterations", "propagation", "whiten", "whiten_each_step", "whiten_floor", "residual",
+    "tol", "seed", "init", "max_cell_size", "threads", "backend", "device",
+)
+
+
+def _embed_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """The shared :func:`~cleora_tensor.embed` keywords from the parsed options (see ``_EMBED_KEYWORDS``)."""
+    return {name: getattr(args, name) for name in _EMBED_KEYWORDS}
+
+
 def _cmd_embed(args: argparse.Namespace) -> None:
     from . import embed
     from .columns import parse_columns
@@ -182,25 +195,11 @@ def _cmd_embed(args: argparse.Namespace) -> None:
     result = embed(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
         columns=args.columns,
-        preset=args.preset,
-        dim=args.dim,
-        iterations=args.iterations,
         relations=args.relations,
-        propagation=args.propagation,
-        whiten=args.whiten,
-        whiten_each_step=args.whiten_each_step,
-        whiten_floor=args.whiten_floor,
-        residual=args.residual,
-        tol=args.tol,
-        seed=args.seed,
-        init=args.init,
-        max_cell_size=args.max_cell_size,
-        threads=args.threads,
-        backend=args.backend,
-        device=args.device,
         input_format=args.input_format,
         skip_bad_rows=args.skip_bad_rows,
         progress=not args.quiet,
+        **_embed_keywords(args),
     )
     embeddings = [result[name] for name in names] if isinstance(result, dict) else [result]
     save_embeddings(list(zip(embeddings, paths)), fmt)
@@ -312,10 +311,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             report = run(
                 args.inputs, columns=args.columns, test_fraction=args.test_fraction, split_seed=args.split_seed,
                 prior=args.prior, with_stability=args.stability, train_output=args.train_output,
-                preset=args.preset, dim=args.dim, iterations=args.iterations, propagation=args.propagation, whiten=args.whiten,
-                whiten_each_step=args.whiten_each_step, whiten_floor=args.whiten_floor, residual=args.residual,
-                tol=args.tol, seed=args.seed, init=args.init, max_cell_size=args.max_cell_size,
-                threads=args.threads, backend=args.backend, device=args.device,
+                **_embed_keywords(args),
             )
     except ImportError as error:  # scikit-learn is an optional extra
         raise ValueError(f"{error}; install it with: pip install 'cleora-tensor[eval]'") from None

@@ -150,13 +150,17 @@ class EmbedConfig:
         preset : {"classification", "retrieval", "pycleora"}, default "classification"
             See :data:`PRESETS`.
         **fields
-            Any :class:`EmbedConfig` field; ``columns`` is required. None means
-            "the preset's value" (pass ``tol=0`` to disable early stopping).
+            Any :class:`EmbedConfig` field; ``columns`` is required. For a field
+            that a preset sets (``dim, iterations, whiten, whiten_each_step,
+            whiten_floor, tol, init``) None means "the preset's value" (pass
+            ``tol=0`` to disable early stopping); other fields take None as
+            given (``max_cell_size=None`` disables the clique guard).
 
         Returns
         -------
         EmbedConfig
-            ``PRESETS[preset]`` updated with the non-None ``fields``.
+            ``PRESETS[preset]`` updated with ``fields`` (less the preset fields
+            given as None).
 
         Raises
         ------
@@ -165,7 +169,8 @@ class EmbedConfig:
         """
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-        return cls(**{**PRESETS[preset], **{k: v for k, v in fields.items() if v is not None}})
+        given = {k: v for k, v in fields.items() if v is not None or k not in _PRESET_FIELDS}
+        return cls(**{**PRESETS[preset], **given})
 
     def to_json(self) -> str:
         """Serialize to a JSON object string (keys are the field names)."""
@@ -211,6 +216,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "init": "pycleora",
     },
 }
+
+#: The fields that some preset sets: the ones where ``from_preset`` reads None as "the preset's value".
+_PRESET_FIELDS = frozenset(name for values in PRESETS.values() for name in values)
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:

@@ -13,21 +13,15 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import _queries
 from ._xp import to_numpy, to_torch
 from .config import EmbedConfig
 from .errors import InputFormatError
 from .finite import first_nonfinite, value_range
 from .lookup import EntityIndex
-from .normalize import normalize_rows
-from .similarity import cosine_top_k, popularity_bias
 from .whitening import Whitening
 
 __all__ = ["Embedding", "TrainedState"]
-
-# Largest sum of squared float32 entries that leaves room for the dot
-# products of cosine_top_k.
-_SQUARES_LIMIT = float(np.finfo(np.float32).max) / 4
-
 
 @dataclass(frozen=True, eq=False)
 class TrainedState:
@@ -171,7 +165,8 @@ class Embedding:
         if self.relation is not None and not isinstance(self.relation, str):
             raise ValueError(f"relation must be a str or None, got {self.relation!r}")
         self._entity_index: EntityIndex | None = None
-        # The largest magnitude, and rescaled rows when needed (see _search_vectors).
+        # The largest magnitude, and rescaled rows when needed
+        # (see _queries.search_vectors).
         self._largest = max(-low, high)
         self._scaled: Any = None
         # Set by the loaders: the file, and for text the line of a row, for
@@ -269,26 +264,7 @@ class Embedding:
         excluded. Computed by :func:`~cleora_tensor.similarity.cosine_top_k`
         in the namespace and on the device of ``vectors``.
         """
-        row = self.index(entity_id, entity_type)
-        target = str(self.types[row]) if target_type is None else target_type
-        xp = array_api_compat.array_namespace(self.vectors)
-        dev = array_api_compat.device(self.vectors)
-        mask = self._target_mask(target)
-        candidates = None if target == "all" else xp.asarray(mask, device=dev)
-        # Excluding a row that is not a candidate would shrink k needlessly.
-        exclude = None
-        if mask[row]:
-            exclude = xp.asarray([row], dtype=xp.int64, device=dev)
-        vectors = self._search_vectors()
-        indices, scores = cosine_top_k(
-            vectors,
-            vectors[row : row + 1, :],
-            top_k,
-            exclude=exclude,
-            candidates=candidates,
-            xp=xp,
-        )
-        return self._ranked(indices, scores)
+        return _queries.most_similar(self, entity_id, top_k, entity_type, target_type)
 
     def complete(
         self,
@@ -337,63 +313,7 @@ class Embedding:
             occurrences are unknown (word2vec input), no entity has
             ``target_type``, or an id is ambiguous (as :meth:`index`).
         """
-        if not items:
-            raise ValueError("items is empty")
-        if not prior >= 0:
-            raise ValueError(f"prior must be >= 0, got {prior!r}")
-        if prior > 0 and not self.occurrences.any():
-            raise ValueError("occurrences are unknown (word2vec input); pass prior=0")
-        rows = [self.index(item, entity_type) for item in items]
-        target = str(self.types[rows[0]]) if target_type is None else target_type
-        mask = self._target_mask(target)
-        mask[rows] = False
-        xp = array_api_compat.array_namespace(self.vectors)
-        dev = array_api_compat.device(self.vectors)
-        vectors = self._search_vectors()
-        chosen = xp.take(vectors, xp.asarray(rows, dtype=xp.int64, device=dev), axis=0)
-        query = xp.mean(normalize_rows(chosen), axis=0, keepdims=True)
-        bias = popularity_bias(self.occurrences, prior, np.float32)
-        indices, scores = cosine_top_k(
-            vectors,
-            query,
-            top_k,
-            candidates=xp.asarray(mask, device=dev),
-            bias=xp.asarray(bias, device=dev),
-            xp=xp,
-        )
-        return self._ranked(indices, scores)
-
-    def _search_vectors(self) -> Any:
-        """``vectors``, each row divided by its largest magnitude if float32 squares could overflow.
-
-        Cosines do not change; the rows' squares then sum to between 1 and
-        ``d``. Only embeddings with entries near ``sqrt(float32 max / d)`` pay
-        for the copy.
-        """
-        if self._largest**2 * self.dim <= _SQUARES_LIMIT:
-            return self.vectors
-        if self._scaled is None:
-            xp = array_api_compat.array_namespace(self.vectors)
-            largest = xp.max(xp.abs(self.vectors), axis=1, keepdims=True)
-            self._scaled = self.vectors / xp.where(largest > 0, largest, xp.ones_like(largest))
-        return self._scaled
-
-    def _target_mask(self, target: str) -> np.ndarray:
-        """Boolean ``(n,)`` mask of the entities of type ``target`` (all for ``"all"``), a new array."""
-        if target == "all":
-            return np.ones(len(self), dtype=bool)
-        mask = self.types == target
-        if not mask.any():
-            known = ", ".join(sorted(set(self.types.tolist())))
-            raise ValueError(f"no entity has type {target!r}; types: {known}")
-        return mask
-
-    def _ranked(self, indices: Any, scores: Any) -> list[tuple[str, float]]:
-        """The first query's ``cosine_top_k`` result as ``(entity_id, score)`` pairs."""
-        return [
-            (self.entity_ids[i], float(s))
-            for i, s in zip(to_numpy(indices)[0].tolist(), to_numpy(scores)[0].tolist())
-        ]
+        return _queries.complete(self, items, top_k, prior, entity_type, target_type)
 
     def to_numpy(self) -> Embedding:
         """This embedding with ``vectors`` as a NumPy array (copied off the GPU if needed)."""

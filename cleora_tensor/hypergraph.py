@@ -6,82 +6,34 @@ column), every pair ``(a, b)`` in ``A_l x B_l`` adds ``w_l / (|A_l| |B_l|)`` to
 ``W[a, b]`` and to ``W[b, a]``; a reflexive relation takes ``B_l = A_l``, self
 pairs included (clique expansion), so every relation gives every row the same
 total weight ``2 w_l``. Everything is vectorized with NumPy/pyarrow over all rows
-(the expansion itself: :mod:`cleora_tensor.expansion`).
+(the expansion itself: :mod:`cleora_tensor.expansion`; the vocabulary:
+:mod:`cleora_tensor.vocabulary`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.sparse
 
 from .columns import ColumnSpec, Relation
-from .init import entity_keys
 from .io import TokenTable, read_table
 from . import expansion
 from .expansion import relation_cells, summed_adjacency
 from .markov import markov_matrix, row_sums
 from .memory import check_graph_memory
+from .vocabulary import Vocabulary, encode
 
 __all__ = ["DataWarning", "Graph", "Hypergraph", "Vocabulary"]
 
 class DataWarning(UserWarning):
     """Input data was truncated or dropped; the message says how much."""
-
-
-@dataclass(frozen=True, eq=False)
-class Vocabulary:
-    """All entities of the input, numbered type by type.
-
-    Within a type, entities are numbered by first occurrence in row-major input
-    order (row by row, columns left to right, ids left to right in a cell), as
-    pycleora does; the numbering does not depend on the thread count.
-
-    Attributes
-    ----------
-    ids : pyarrow.ChunkedArray
-        Shape ``(n_entities,)``, large_string ids.
-    type_names : tuple of str
-        Entity types, in the order of the column specification.
-    type_codes : numpy.ndarray
-        Shape ``(n_entities,)``, int16: index into ``type_names``.
-    occurrences : numpy.ndarray
-        Shape ``(n_entities,)``, int64: how often the entity appears in the input
-        cells.
-    """
-
-    ids: pa.ChunkedArray
-    type_names: tuple[str, ...]
-    type_codes: np.ndarray
-    occurrences: np.ndarray
-    _keys: dict = field(default_factory=dict, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.type_codes)
-
-    def keys(self, method: str = "hash") -> np.ndarray:
-        """Entity keys for :func:`~cleora_tensor.initialize`, computed once per method.
-
-        Returns
-        -------
-        numpy.ndarray
-            int64, shape ``(n_entities,)``; see :func:`~cleora_tensor.entity_keys`.
-        """
-        if method not in self._keys:
-            parts = []
-            for code, name in enumerate(self.type_names):
-                members = np.flatnonzero(self.type_codes == code)
-                ids = self.ids.take(pa.array(members)).to_pylist()
-                parts.append(entity_keys(ids, name, method=method))
-            self._keys[method] = np.concatenate(parts) if parts else np.empty(0, np.int64)
-        return self._keys[method]
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,7 +149,7 @@ class Hypergraph:
         self.table_stats = {"skipped_rows": table.skipped_rows, "empty_ids": table.empty_ids}
         self.sources = table.sources
         self._weights = table.weights
-        self.vocabulary, self._cells = _encode(table)
+        self.vocabulary, self._cells = encode(table)
         self.n_ids = sum(len(codes) for codes, _ in self._cells.values())
 
     @classmethod
@@ -350,65 +302,3 @@ class Hypergraph:
                 for r in self.spec.relations
             ]
         raise ValueError(f"mode must be 'joint' or 'pairwise', got {mode!r}")
-
-
-def _encode(table: TokenTable) -> tuple[Vocabulary, dict[int, tuple[np.ndarray, np.ndarray]]]:
-    """Dictionary-encode ids type by type; return the vocabulary and per-column codes."""
-    spec = table.spec
-    ids, type_codes, occurrences, cells = [], [], [], {}
-    start = 0
-    for code, type_name in enumerate(spec.entity_types):
-        columns = [c for c in spec.columns if c.is_entity and c.type == type_name]
-        ragged = [table.entities[c.index] for c in columns]
-        # One array, one encoding: unify_dictionaries() over the reader's many
-        # chunks costs O(chunks x dictionary) (18 s at 1e7 rows).
-        values = pa.chunked_array(
-            [chunk.cast(pa.large_string()) for r in ragged for chunk in r.values.chunks],
-            type=pa.large_string(),
-        ).combine_chunks()
-        encoded = pc.dictionary_encode(values)
-        dictionary = encoded.dictionary
-        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        if len(columns) > 1:
-            codes, dictionary = _row_major_order(codes, dictionary, ragged)
-        count = len(dictionary)
-        occurrences.append(np.bincount(codes, minlength=count))
-        ids.append(dictionary)
-        type_codes.append(np.full(count, code, dtype=np.int16))
-        position = 0
-        for column, r in zip(columns, ragged):
-            size = int(r.offsets[-1])
-            cells[column.index] = (codes[position : position + size] + start, r.offsets)
-            position += size
-        start += count
-    index_dtype = np.int32 if start < 2**31 else np.int64
-    cells = {k: (c.astype(index_dtype), o) for k, (c, o) in cells.items()}
-    vocabulary = Vocabulary(
-        ids=pa.chunked_array(ids, type=pa.large_string()),
-        type_names=spec.entity_types,
-        type_codes=np.concatenate(type_codes),
-        occurrences=np.concatenate(occurrences).astype(np.int64),
-    )
-    return vocabulary, cells
-
-
-def _row_major_order(codes: np.ndarray, dictionary: pa.Array, ragged: list) -> tuple[np.ndarray, pa.Array]:
-    """Renumber a type's entities by first occurrence in row-major order.
-
-    ``dictionary_encode`` numbers ids by first occurrence in the concatenation
-    of the type's columns (column-major); re-rank them by ``row * n_columns +
-    column``, ties (ids of one cell) keeping their order in the cell.
-    """
-    n_columns = len(ragged)
-    positions = np.concatenate(
-        [
-            np.repeat(np.arange(len(r.offsets) - 1, dtype=np.int64), np.diff(r.offsets)) * n_columns + k
-            for k, r in enumerate(ragged)
-        ]
-    )
-    first = np.full(len(dictionary), np.iinfo(np.int64).max)
-    np.minimum.at(first, codes, positions)
-    order = np.argsort(first, kind="stable")
-    renumber = np.empty_like(order)
-    renumber[order] = np.arange(len(order))
-    return renumber[codes], dictionary.take(pa.array(order))

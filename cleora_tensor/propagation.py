@@ -20,11 +20,12 @@ from tqdm import tqdm
 
 from ._xp import namespace
 from .backends import SparseOperator, kernels_for
+from .config import EmbedConfig
 from .memory import estimate_memory
 from .normalize import normalize_rows
 from .whitening import Whitening
 
-__all__ = ["Propagation", "estimate_memory", "propagate"]
+__all__ = ["Propagation", "estimate_memory", "propagate", "propagate_config"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,6 +237,62 @@ def propagate(
         converged=converged,
         previous=previous,
         snapshots=tuple(taken),
+    )
+
+
+def propagate_config(
+    operator: SparseOperator | Any,
+    x: Any,
+    config: EmbedConfig,
+    *,
+    threads: int | None = None,
+    kernels: Any = None,
+    whiten_rows: Any = None,
+    overwrite_x: bool = False,
+    progress: bool = False,
+) -> Propagation:
+    """:func:`propagate` with the loop options of an :class:`~cleora_tensor.EmbedConfig`.
+
+    The one place where the configuration's fields become :func:`propagate`'s
+    keywords: ``iterations``, ``residual``, ``whiten``, ``whiten_each_step``,
+    ``whiten_floor``, ``eps``, ``tol``, and ``scales`` as ``snapshots``.
+
+    Parameters
+    ----------
+    operator, x
+        As in :func:`propagate`.
+    config : EmbedConfig
+        Validated when it was built; its other fields do not concern the loop.
+    threads, kernels, whiten_rows, overwrite_x, progress
+        As in :func:`propagate`.
+
+    Returns
+    -------
+    Propagation
+        As :func:`propagate`; ``snapshots`` holds one array per ``config.scales``
+        step reached.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` does not match ``operator`` (see :func:`propagate`).
+    """
+    return propagate(
+        operator,
+        x,
+        iterations=config.iterations,
+        residual=config.residual,
+        whiten=config.whiten,
+        whiten_each_step=config.whiten_each_step,
+        whiten_floor=config.whiten_floor,
+        whiten_rows=whiten_rows,
+        eps=config.eps,
+        tol=config.tol,
+        threads=threads,
+        overwrite_x=overwrite_x,
+        snapshots=config.scales or (),
+        progress=progress,
+        kernels=kernels,
     )
 
 

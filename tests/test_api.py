@@ -1,5 +1,7 @@
 """``embed`` end to end on real data from ../shared/data and on hand-made input."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,62 @@ def test_movielens_clique_expansion(data_file):
 def test_ego_twitter_gzip(data_file):
     emb = ct.embed(data_file("ego_twitter/edges.tsv.gz"), columns="node node", dim=32, iterations=3)
     assert len(emb) == 81306 and np.isfinite(emb.vectors).all()
+
+
+def test_runtime_options_are_validated_once_before_reading():
+    from cleora_tensor.runtime import Runtime
+
+    def unread():  # the input must not be touched when an option is invalid
+        raise AssertionError("input read before the options were validated")
+        yield
+
+    for kwargs, message in [({"threads": 0}, "threads must be a positive int or None, got 0"),
+                            ({"threads": True}, "threads"),
+                            ({"backend": "nope"}, "backend must be one of scipy, .* or None, got 'nope'")]:
+        with pytest.raises(ValueError, match=message):
+            Runtime(**kwargs)
+        with pytest.raises(ValueError, match=message):
+            ct.embed(unread(), columns="n n", **kwargs)
+    runtime = Runtime(threads=2, progress=True, keep_state=False)
+    assert runtime.threads == 2 and runtime.select().name == "scipy"
+    assert Runtime().threads is None  # "all cores" stays None, resolved by each kernel set
+
+
+def test_embed_selects_the_backend_once(monkeypatch):
+    import cleora_tensor.runtime as runtime_module
+
+    calls = []
+    select = runtime_module.select_backend
+    monkeypatch.setattr(runtime_module, "select_backend", lambda *a, **k: calls.append(k) or select(*a, **k))
+    lines = ["u1\ti1 i2\ts1", "u2\ti2\ts1", "u3\ti3 i1\ts2"]
+    views = ct.embed(iter(lines), columns="user complex::item transient::store", dim=8, iterations=2,
+                     relations="pairwise")
+    assert len(views) == 3 and len(calls) == 1
+
+
+def test_embed_graph_keywords_match_embed():
+    lines = ["a\tb", "b\tc", "c\ta", "c\td"]
+    expected = ct.embed(iter(lines), columns="n n", dim=8, iterations=3, threads=1, keep_state=False)
+    graph = ct.Hypergraph.from_iterator(iter(lines), "n n").graph()
+    config = ct.EmbedConfig.from_preset("classification", columns="n n", dim=8, iterations=3)
+    got = ct.embed_graph(graph, config, threads=1, backend="scipy", device="cpu", keep_state=False)
+    np.testing.assert_array_equal(got.vectors, expected.vectors)
+    assert got.config == expected.config and got.state is None and expected.state is None
+    assert ct.embed_graph(graph, config).state is not None
+    with pytest.raises(ValueError, match="threads"):
+        ct.embed_graph(graph, config, threads=-1)
+    with pytest.raises(ValueError, match="backend"):
+        ct.embed_graph(graph, config, backend="nope")
+
+
+def test_max_cell_size_none_disables_the_guard_and_is_recorded():
+    lines = ["b1\t" + " ".join(f"i{k}" for k in range(5))]
+    spec = "transient::basket complex::reflexive::item"
+    with pytest.warns(UserWarning, match="clique guard"):
+        guarded = ct.embed(iter(lines), columns=spec, dim=4, iterations=1, max_cell_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no cell is cut
+        free = ct.embed(iter(lines), columns=spec, dim=4, iterations=1, max_cell_size=None)
+    assert guarded.config.max_cell_size == 2 and free.config.max_cell_size is None
+    # A preset field given as None still means "the preset's value".
+    assert ct.EmbedConfig.from_preset("pycleora", columns=spec, iterations=None).iterations == 40

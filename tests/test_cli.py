@@ -124,3 +124,43 @@ def test_groceries_acceptance(tmp_path, data_file, capsys):
     assert len(first) == 169 and first.vectors.dtype == np.float32 and np.isfinite(first.vectors).all()
     assert run(capsys, *argv)[0] == 0
     np.testing.assert_array_equal(Embedding.load(out).vectors, first.vectors)
+
+
+def test_embed_and_ranking_evaluation_pass_the_same_embed_keywords(tmp_path, graph_file, capsys, monkeypatch):
+    import cleora_tensor
+    import cleora_tensor.evaluation
+
+    seen = {}
+
+    def fake_embed(source, **kwargs):
+        seen["embed"] = kwargs
+        raise ValueError("stop")
+
+    def fake_report(source, **kwargs):
+        seen["evaluate"] = kwargs
+        raise ValueError("stop")
+
+    monkeypatch.setattr(cleora_tensor, "embed", fake_embed)
+    monkeypatch.setattr(cleora_tensor.evaluation, "link_prediction_report", fake_report)
+    options = ["--columns", "node node", "--preset", "pycleora", "--dim", 8, "--iterations", 2, "--whiten", "zca",
+               "--no-whiten-each-step", "--whiten-floor", 0.2, "--residual", 0.1, "--tol", 0.5, "--seed", 3,
+               "--init", "hash", "--max-cell-size", 0, "--threads", 2, "--propagation", "symmetric"]
+    assert run(capsys, "embed", graph_file, "-o", tmp_path / "e.npz", "-q", *options)[0] == 2
+    assert run(capsys, "evaluate", "link-prediction", graph_file, *options)[0] == 2
+    embed_kwargs, report_kwargs = seen["embed"], seen["evaluate"]
+    shared = {k: v for k, v in embed_kwargs.items() if k in report_kwargs}
+    assert shared == {
+        "columns": "node node", "preset": "pycleora", "dim": 8, "iterations": 2, "propagation": "symmetric",
+        "whiten": "zca", "whiten_each_step": False, "whiten_floor": 0.2, "residual": 0.1, "tol": 0.5, "seed": 3,
+        "init": "hash", "max_cell_size": None, "threads": 2, "backend": "scipy", "device": None,
+    }
+    assert {k: v for k, v in report_kwargs.items() if k in shared} == shared
+    assert {k: embed_kwargs[k] for k in embed_kwargs.keys() - shared.keys()} == {
+        "relations": "joint", "input_format": None, "skip_bad_rows": False, "progress": False,
+    }
+
+
+def test_max_cell_size_zero_disables_the_guard_in_the_saved_config(tmp_path, graph_file, capsys):
+    out = tmp_path / "e.npz"
+    assert run(capsys, "embed", graph_file, "-c", "node node", "-d", 4, "--max-cell-size", 0, "-o", out, "-q")[0] == 0
+    assert Embedding.load(out).config.max_cell_size is None

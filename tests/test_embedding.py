@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import array_api_compat
-import array_api_strict
 import numpy as np
 import pytest
 
 from cleora_tensor import similarity
+from cleora_tensor._xp import to_numpy
 from cleora_tensor.config import EmbedConfig
 from cleora_tensor.embedding import Embedding
 from cleora_tensor.similarity import cosine_top_k
@@ -17,29 +17,12 @@ from cleora_tensor.similarity import cosine_top_k
 SQRT_HALF = math.sqrt(0.5)
 
 
-def _strict(device: str | None = None):
-    def convert(array):
-        kwargs = {} if device is None else {"device": array_api_strict.Device(device)}
-        return array_api_strict.asarray(array, **kwargs)
-
-    return convert
-
-
-# Each backend: a function turning a NumPy array into an array of that
-# namespace (and device).
-BACKENDS = {
-    "numpy": np.asarray,
-    "array_api_strict": _strict(),
-    "array_api_strict-device1": _strict("device1"),
-}
-
-
-@pytest.fixture(params=[*BACKENDS, "torch"])
-def to_xp(request):
-    if request.param == "torch":
-        torch = pytest.importorskip("torch")
-        return torch.asarray
-    return BACKENDS[request.param]
+@pytest.fixture
+def to_xp(backend):
+    """A function turning a NumPy array into an array of one case of the shared
+    backend matrix (``BACKEND_CASES`` in conftest.py): its namespace and device."""
+    xp, device = backend
+    return lambda array: xp.asarray(array, device=device)
 
 
 def _assert_neighbours(result, expected):
@@ -49,9 +32,7 @@ def _assert_neighbours(result, expected):
 
 def _plain(array) -> np.ndarray:
     """Host copy of a result, for value checks only."""
-    if array_api_compat.is_torch_array(array):
-        return array.cpu().numpy()
-    return np.from_dlpack(array)
+    return to_numpy(array)
 
 
 @pytest.fixture

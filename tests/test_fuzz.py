@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cleora_tensor import _reader
 from cleora_tensor import io as cio
 from cleora_tensor.columns import ColumnSpec, parse_columns
 from cleora_tensor.errors import ColumnSpecError, InputFormatError
@@ -153,9 +154,9 @@ def test_reader_on_random_files(
     path.write_bytes(data)
     arrow_block, scan_block = blocks
     with (
-        mock.patch.object(cio, "_ARROW_BLOCK", arrow_block),
-        mock.patch.object(cio, "_SCAN_BLOCK", scan_block),
-        mock.patch.object(cio, "_CSV_BATCH", 2),
+        mock.patch.object(_reader, "_ARROW_BLOCK", arrow_block),
+        mock.patch.object(_reader, "_SCAN_BLOCK", scan_block),
+        mock.patch.object(_reader, "_CSV_BATCH", 2),
     ):
         check(lambda: read_table(
             path, spec, input_format=input_format, skip_bad_rows=skip_bad_rows,
@@ -276,7 +277,7 @@ def test_tsv_errors_and_skipping_match_a_line_by_line_reference(
     path = tmp_path_factory.getbasetemp() / "ref.tsv"
     path.write_bytes(data)
     expected, second = reference_tsv(data.split(b"\n"), spec, skip_bad_rows)
-    with mock.patch.object(cio, "_SCAN_BLOCK", scan_block), warnings.catch_warnings():
+    with mock.patch.object(_reader, "_SCAN_BLOCK", scan_block), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if isinstance(expected, int) or not expected:  # a problem, or no rows
             with pytest.raises(InputFormatError) as info:

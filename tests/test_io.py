@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cleora_tensor import _reader
 from cleora_tensor import io as cio
 from cleora_tensor.errors import InputFormatError
 from cleora_tensor.io import read_table
@@ -216,7 +217,7 @@ def test_weight_column(tmp_path):
 )
 @pytest.mark.parametrize("block", [3, 1 << 20])
 def test_weight_errors_name_file_line_column(tmp_path, monkeypatch, value, reason, block):
-    monkeypatch.setattr(cio, "_SCAN_BLOCK", block)
+    monkeypatch.setattr(_reader, "_SCAN_BLOCK", block)
     # the empty line and the skipped row shift the bad row to physical line 5
     text = f"u1\ti1\t1\n\nu2\n\nu3\ti3\t{value}\nu4\ti4\t1\n"
     path = write(tmp_path / "w.tsv", text)
@@ -231,7 +232,7 @@ def test_weight_errors_name_file_line_column(tmp_path, monkeypatch, value, reaso
 
 @pytest.mark.parametrize("batch", [1, 65536])
 def test_weight_error_line_in_csv_with_multiline_cell(tmp_path, monkeypatch, batch):
-    monkeypatch.setattr(cio, "_CSV_BATCH", batch)
+    monkeypatch.setattr(_reader, "_CSV_BATCH", batch)
     path = write(tmp_path / "w.csv", 'u1,"a\nb",1\n\nu2,i2\nu3,i3,x\n')
     with (
         pytest.raises(InputFormatError, match=r"w\.csv:5:3: weight 'x' is not a number"),
@@ -253,7 +254,7 @@ def test_missing_field_names_file_and_line(tmp_path):
 
 @pytest.mark.parametrize("block", [1, 2, 3, 1 << 20])
 def test_line_numbers_with_crlf_and_cr_endings(tmp_path, monkeypatch, block):
-    monkeypatch.setattr(cio, "_SCAN_BLOCK", block)
+    monkeypatch.setattr(_reader, "_SCAN_BLOCK", block)
     path = write(tmp_path / "g.tsv", b"u1\ti1\r\n\r\nu2\ti2\ru3\r\nu4\ti4\r\n")
     with pytest.raises(InputFormatError, match=r"g\.tsv:4: expected 2 fields"):
         read_table(path, "user item")
@@ -291,7 +292,7 @@ def test_an_empty_file_among_others_is_fine(tmp_path):
 @pytest.mark.parametrize("block", [2, 1 << 20])
 @pytest.mark.parametrize("name", ["bad.tsv", "bad.tsv.gz", "bad.csv"])
 def test_non_utf8_byte(tmp_path, monkeypatch, name, block):
-    monkeypatch.setattr(cio, "_SCAN_BLOCK", block)
+    monkeypatch.setattr(_reader, "_SCAN_BLOCK", block)
     path = write(
         tmp_path / name,
         b"u1\ti1\r\n\ru2\tit\xffem\n".replace(b"\t", b"," if "csv" in name else b"\t"),

@@ -165,3 +165,25 @@ def test_left_and_symmetric_embeddings_on_real_graph(data_file):
     for kind in ("left", "symmetric"):
         out = propagate(graph.markov(kind), x, iterations=5).vectors
         assert out.shape == (2708, 32) and np.isfinite(out).all()
+
+
+def test_propagate_config_maps_the_loop_fields():
+    from cleora_tensor import EmbedConfig
+    from cleora_tensor.propagation import propagate_config
+
+    p = random_markov(400, 0.01)
+    x = initialize(np.arange(400, dtype=np.int64), 16)
+    config = EmbedConfig(columns="n n", dim=16, iterations=5, residual=0.2, whiten="pca", whiten_each_step=True,
+                         whiten_floor=0.05, tol=0.01, eps=1e-8, scales=(4, 2))
+    rows = np.arange(0, 400, 2)
+    got = propagate_config(p, x, config, threads=2, whiten_rows=rows)
+    expected = propagate(p, x, iterations=5, residual=0.2, whiten="pca", whiten_each_step=True, whiten_floor=0.05,
+                         tol=0.01, eps=1e-8, snapshots=(2, 4), whiten_rows=rows, threads=2)
+    np.testing.assert_array_equal(got.vectors, expected.vectors)
+    assert (got.iterations, got.converged) == (expected.iterations, expected.converged)
+    assert len(got.snapshots) == len(expected.snapshots) == 2
+    for a, b in zip(got.snapshots, expected.snapshots):
+        np.testing.assert_array_equal(a, b)
+    plain = propagate_config(p, x, EmbedConfig(columns="n n", dim=16, iterations=3, tol=0))
+    np.testing.assert_array_equal(plain.vectors, propagate(p, x, iterations=3).vectors)
+    assert plain.snapshots == () and plain.iterations == 3

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cleora_tensor import io as cio
+from cleora_tensor import _reader
 from cleora_tensor.cli import main
 from cleora_tensor.errors import InputFormatError
 from cleora_tensor.io import read_table
@@ -244,7 +244,7 @@ def test_errors_on_standard_input_have_line_numbers(monkeypatch):
     stdin(monkeypatch, gzip.compress(b"a\tb\n\xff\n" * 1000 + b"c\td\n"))
     with pytest.warns(UserWarning, match=r"<stdin>: skipped 1000 rows .*first is line 2"):
         assert read_table("-", "n n", skip_bad_rows=True).n_rows == 1001
-    monkeypatch.setattr(cio, "_ARROW_BLOCK", 1 << 10)  # the retry re-reads the stream
+    monkeypatch.setattr(_reader, "_ARROW_BLOCK", 1 << 10)  # the retry re-reads the stream
     stdin(monkeypatch, b"a\tb\n" + b"c\t" + b"d " * 5000 + b"\n")
     assert read_table("-", "n complex::n").n_rows == 2
 

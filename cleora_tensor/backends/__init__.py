@@ -20,15 +20,9 @@ A backend module provides ``namespace(device)``, ``default_device()``,
 ``check_device(device)`` (returns the device in canonical form or raises
 ValueError) and ``operator(matrix, *, device, threads)``.
 
-Dense kernels. The dense steps of the loop (row normalization, covariance and
-whitening transform, residual mix, change between steps, hash
-initialization) come from a kernel set chosen once with the backend,
-:meth:`Backend.kernels`, and cached: :class:`~.kernels_numpy.NumpyKernels`
-(threaded row blocks) for ``scipy``, the same kernels through zero-copy NumPy
-views (:class:`~.kernels_numpy.HostViewKernels`) for ``torch`` on the CPU, and
-the standard-only :class:`~.kernels_generic.GenericKernels` for everything
-else. The public dense functions take ``kernels=``; without it they use the
-kernel set of their input array's backend.
+Dense kernels. The dense steps of the loop come from a kernel set chosen once
+with the backend, :meth:`Backend.kernels`, and cached; see
+:mod:`cleora_tensor.backends.kernels`.
 
 Threads. ``threads`` means one thing everywhere: CPU worker threads for the
 dense and sparse kernels; None means all cores available to the process. It is
@@ -55,12 +49,11 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import array_api_compat
 
-from ..parallel import resolve_threads
+from .kernels import backend_kernels, generic_kernels, kernels_for
 
 __all__ = [
     "Backend",
@@ -195,13 +188,7 @@ class Backend:
         ValueError
             If ``threads`` is not a positive int or None.
         """
-        if self.name == "scipy":
-            kind = "numpy"
-        elif self.name == "torch" and self.device.type == "cpu":
-            kind = "numpy-views"
-        else:
-            kind = "generic"
-        return _kernel_set(kind, resolve_threads(threads))
+        return backend_kernels(self.name, self.device, threads)
 
 
 class _Entry(NamedTuple):
@@ -325,44 +312,6 @@ def get_backend(name_or_array: Any = "scipy", *, device: Any = None) -> Backend:
             )
         device = own
     return Backend(name=name, xp=module.namespace(device), device=device, _module=module)
-
-
-def kernels_for(array: Any, threads: int | None = None, kernels: Any = None) -> Any:
-    """``kernels`` if given, else the kernel set of ``array``'s backend.
-
-    What the public dense functions call with their ``threads=`` and
-    ``kernels=`` arguments; see :meth:`Backend.kernels`.
-
-    Raises
-    ------
-    ValueError
-        On an invalid ``threads`` (when ``kernels`` is None).
-    TypeError
-        If ``array`` is not an array.
-    """
-    if kernels is not None:
-        return kernels
-    return get_backend(array).kernels(threads)
-
-
-def generic_kernels(threads: int | None = None) -> Any:
-    """The standard-only kernel set (the GPU backends' one), for any namespace.
-
-    Pass it as ``kernels=`` to run the generic code on NumPy arrays or CPU
-    tensors (the tests do).
-    """
-    return _kernel_set("generic", resolve_threads(threads))
-
-
-@lru_cache(maxsize=None)
-def _kernel_set(kind: str, threads: int) -> Any:
-    if kind == "generic":
-        from .kernels_generic import GenericKernels
-
-        return GenericKernels(threads)
-    from .kernels_numpy import HostViewKernels, NumpyKernels
-
-    return (NumpyKernels if kind == "numpy" else HostViewKernels)(threads)
 
 
 def select_backend(name: str | None = None, *, device: Any = None, like: Any = None) -> Backend:
