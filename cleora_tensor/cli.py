@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=_cmd_info)
 
-    similar = commands.add_parser("similar", help="nearest entities by cosine similarity", description="Print the entities most similar to ID.")
+    similar = commands.add_parser("similar", help="nearest entities by cosine similarity", description="Print the entities most similar to ID. The vectors of an .npz file stored uncompressed (as 'embed' writes it) are memory-mapped, not read: they are searched a block at a time, so that memory stays far below the file's size.")
     similar.add_argument("embeddings", type=Path, metavar="EMBEDDINGS", help="file written by 'embed'")
     similar.add_argument("entity", metavar="ID", help="entity id")
     similar.add_argument("--top-k", "-k", type=_positive, default=10, help="number of results (default: 10)")
@@ -287,8 +287,10 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 def _cmd_similar(args: argparse.Namespace) -> None:
     from .embedding import Embedding
+    from .formats import can_mmap
 
-    embedding = Embedding.load(args.embeddings, format=args.format)
+    mmap = can_mmap(args.embeddings, args.format)
+    embedding = Embedding.load(args.embeddings, format=args.format, mmap=mmap)
     for rank, (entity, score) in enumerate(
         embedding.most_similar(args.entity, args.top_k, entity_type=args.entity_type, target_type=args.target_type), 1
     ):

@@ -262,7 +262,9 @@ class Embedding:
         -----
         Like pycleora's and gensim's ``most_similar``, the query itself is
         excluded. Computed by :func:`~cleora_tensor.similarity.cosine_top_k`
-        in the namespace and on the device of ``vectors``.
+        in the namespace and on the device of ``vectors``; memory-mapped
+        vectors (``load(path, mmap=True)``) a block of rows at a time, never
+        copied whole, with the same results.
         """
         return _queries.most_similar(self, entity_id, top_k, entity_type, target_type)
 
@@ -312,6 +314,10 @@ class Embedding:
             If ``items`` is empty, ``prior < 0``, ``prior > 0`` while the
             occurrences are unknown (word2vec input), no entity has
             ``target_type``, or an id is ambiguous (as :meth:`index`).
+
+        Notes
+        -----
+        Memory-mapped vectors are searched by blocks, as in :meth:`most_similar`.
         """
         return _queries.complete(self, items, top_k, prior, entity_type, target_type)
 
@@ -352,12 +358,12 @@ class Embedding:
         return save_embedding(self, path, format)
 
     @classmethod
-    def load(cls, path: str | Path, format: str | None = None) -> Embedding:
-        """Read from ``path``; see :func:`~cleora_tensor.formats.load_embedding`."""
+    def load(cls, path: str | Path, format: str | None = None, *, mmap: bool = False) -> Embedding:
+        """Read from ``path``, ``mmap`` to map the vectors; see :func:`~cleora_tensor.formats.load_embedding`."""
         from .formats import read_fields
 
         path = Path(path)
-        fields = read_fields(path, format)
+        fields = read_fields(path, format, mmap=mmap)
         state = fields.state
         try:
             embedding = cls(

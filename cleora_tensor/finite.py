@@ -9,6 +9,7 @@ import array_api_compat
 import numpy as np
 
 from ._xp import to_numpy
+from .mapped import mapped_blocks
 from .parallel import GENERIC_BLOCK, row_blocks
 
 __all__ = ["first_nonfinite", "value_range"]
@@ -32,6 +33,10 @@ def value_range(array: Any) -> tuple[float, float]:
     """
     if math.prod(array.shape) == 0:
         return 0.0, 0.0
+    if isinstance(array, np.memmap):
+        # Block by block, so that the file's pages do not stay resident.
+        ranges = np.array([(rows.min(), rows.max()) for _, rows in mapped_blocks(array) if rows.size])
+        return float(ranges[:, 0].min()), float(ranges[:, 1].max())  # NaN propagates as above
     xp = array_api_compat.array_namespace(array)
     return float(xp.min(array)), float(xp.max(array))
 

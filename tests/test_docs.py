@@ -22,5 +22,9 @@ def test_docstring_examples(name):
         if error.name in ("torch", "cupy") or (error.name or "").startswith("cupy"):
             pytest.skip(f"{name} needs the optional package {error.name}")
         raise
+    except Exception as error:  # e.g. CuPy installed without the CUDA libraries it loads
+        if name == "cleora_tensor.backends.cupy":
+            pytest.skip(f"{name}: cupy cannot be imported here ({type(error).__name__}: {error})")
+        raise
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"

@@ -60,14 +60,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import npz, parquet, text
+from ..errors import InputFormatError
 from .atomic import AtomicFiles
 from .checks import check_regular
 from .fields import EmbeddingFields
+from .npz_archive import MMAP_ADVICE, NpzArchive
 
 if TYPE_CHECKING:  # for annotations only: never imported at run time
     from ..embedding import Embedding
 
-__all__ = ["DEFAULT_EXTENSIONS", "FORMATS", "infer_format", "load_embedding", "read_fields", "save_embedding", "save_embeddings"]
+__all__ = ["DEFAULT_EXTENSIONS", "FORMATS", "can_mmap", "infer_format", "load_embedding", "read_fields", "save_embedding", "save_embeddings"]
 
 FORMATS = ("npz", "cleora", "word2vec", "parquet")
 _TEXT_FORMATS = ("cleora", "word2vec")
@@ -255,7 +257,9 @@ def save_embeddings(
     return written
 
 
-def load_embedding(path: str | os.PathLike[str], format: str | None = None) -> Embedding:
+def load_embedding(
+    path: str | os.PathLike[str], format: str | None = None, *, mmap: bool = False
+) -> Embedding:
     """Read an embedding written by :func:`save_embedding` (or by Cleora/gensim).
 
     Parameters
@@ -264,6 +268,11 @@ def load_embedding(path: str | os.PathLike[str], format: str | None = None) -> E
         Input file; a regular file (devices, FIFOs and sockets are refused).
     format : {"npz", "cleora", "word2vec", "parquet"}, optional
         Default: inferred from the extension (see :func:`infer_format`).
+    mmap : bool, default False
+        Map ``vectors`` read-only from the file instead of reading them (a
+        :class:`numpy.memmap`, shape ``(n, d)``, float32); everything else is
+        read. Only for ``.npz`` files whose vectors are stored uncompressed,
+        as :func:`save_embedding` writes them (see :func:`can_mmap`).
 
     Returns
     -------
@@ -281,7 +290,8 @@ def load_embedding(path: str | os.PathLike[str], format: str | None = None) -> E
         memory (see the module notes), holds a NaN or an infinity, or holds an
         (id, type) pair twice (found when the id lookup is first built, by
         :meth:`Embedding.index`); the message names the file, and the entity
-        (row and id) or for text files the line.
+        (row and id) or for text files the line. With ``mmap``, also if the
+        file is not an ``.npz`` or its vectors are compressed.
     OSError
         If the file cannot be read.
 
@@ -292,15 +302,45 @@ def load_embedding(path: str | os.PathLike[str], format: str | None = None) -> E
     :func:`numpy.savez_compressed`. Text files whose lines end with a space
     (as the original word2vec tool writes them) are accepted; ids are read
     verbatim (quotes are ordinary characters).
+
+    Memory-mapped vectors are checked for NaN and infinity at load, like read
+    ones, a block of rows at a time whose pages are released from the process
+    (:func:`~cleora_tensor.mapped.mapped_blocks`); :meth:`Embedding.most_similar
+    <cleora_tensor.Embedding.most_similar>` and :meth:`Embedding.complete
+    <cleora_tensor.Embedding.complete>` then read them a block of rows at a
+    time, never holding an ``(n, d)`` copy.
     """
     # Imported when used: the embedding module calls this package (to save and
     # load), never the other way round at import time.
     from ..embedding import Embedding
 
-    return Embedding.load(path, format)
+    return Embedding.load(path, format, mmap=mmap)
 
 
-def read_fields(path: str | os.PathLike[str], format: str | None = None) -> EmbeddingFields:
+def can_mmap(path: str | os.PathLike[str], format: str | None = None) -> bool:
+    """Whether :func:`load_embedding` can map the vectors of ``path`` (``mmap=True``).
+
+    True for an ``.npz`` archive whose ``vectors`` member is stored
+    uncompressed (as :func:`save_embedding` writes it); False for other
+    formats and for compressed members. Reads only the zip directory.
+
+    Raises
+    ------
+    InputFormatError, OSError
+        If ``path`` is not a regular file, or is not a zip archive while its
+        format is ``npz``.
+    """
+    path = Path(path)
+    if infer_format(path, format) != "npz":
+        return False
+    check_regular(path)
+    with NpzArchive(path) as archive:
+        return "vectors" in archive.keys and archive.stored("vectors")
+
+
+def read_fields(
+    path: str | os.PathLike[str], format: str | None = None, *, mmap: bool = False
+) -> EmbeddingFields:
     """The checked fields of the embedding file ``path``; see :func:`load_embedding`.
 
     Raises
@@ -314,7 +354,9 @@ def read_fields(path: str | os.PathLike[str], format: str | None = None) -> Embe
     fmt = infer_format(path, format)
     check_regular(path)
     if fmt == "npz":
-        return npz.read_npz(path)
+        return npz.read_npz(path, mmap)
+    if mmap:
+        raise InputFormatError(str(path), f"is {fmt}; {MMAP_ADVICE}")
     if fmt == "parquet":
         return parquet.read_parquet(path)
     return text.read_text(path, with_occurrences=fmt == "cleora")

@@ -92,8 +92,12 @@ _STATE_KEYS = tuple(f"state_{key}" for key in _NPZ_KEYS if key.startswith(("enti
 _WHITENING_KEYS = tuple(f"state_whitening_{name}" for name in ("mean", "matrix", "eigenvalues"))
 
 
-def read_npz(path: Path) -> EmbeddingFields:
-    """The fields stored in the ``.npz`` file ``path``, checked (see :mod:`cleora_tensor.formats`)."""
+def read_npz(path: Path, mmap: bool = False) -> EmbeddingFields:
+    """The fields stored in the ``.npz`` file ``path``, checked (see :mod:`cleora_tensor.formats`).
+
+    With ``mmap``, ``vectors`` is a read-only :class:`numpy.memmap` of the
+    file (see :meth:`NpzArchive.memmap`) and every other field is read.
+    """
     with NpzArchive(path) as archive:
         missing = [key for key in _NPZ_KEYS if key not in archive.keys]
         if missing:
@@ -113,8 +117,11 @@ def read_npz(path: Path) -> EmbeddingFields:
         types = sum(
             n * archive.header(f"{prefix}type_names")[1].itemsize for prefix, n in zip(("", "state_"), counts)
         )
-        check_memory(path, archive.nbytes(keys) + types, archive.size)
-        arrays = {key: archive.read(key) for key in keys}
+        read = [key for key in keys if not (mmap and key == "vectors")]
+        check_memory(path, archive.nbytes(read) + types, archive.size)
+        arrays = {key: archive.read(key) for key in read}
+        if mmap:
+            arrays["vectors"] = archive.memmap("vectors")
     entity_ids, types = _entities_from_arrays(path, arrays, "")
     return EmbeddingFields(
         entity_ids=entity_ids,
