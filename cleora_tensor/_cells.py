@@ -126,12 +126,23 @@ def tokens(
     if lengths is None:
         return values, keep.astype(np.int64), n_empty
     # Ids kept before each token, read at the row boundaries, give ids kept per row.
-    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    return values, np.diff(kept_before[offsets(lengths)]), n_empty
+    return values, np.diff(offsets(keep)[offsets(lengths)]), n_empty
 
 
 def offsets(counts: np.ndarray) -> np.ndarray:
+    """Row offsets from counts per row.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Shape ``(n,)``, integer or bool: the items of each row.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n + 1,)``, int64: ``offsets[0] == 0`` and row ``r`` holds items
+        ``offsets[r]:offsets[r + 1]``.
+    """
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     return offsets

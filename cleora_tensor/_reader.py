@@ -32,11 +32,10 @@ from ._sources import Unit, read_error
 from .columns import ColumnSpec
 from .errors import InputFormatError
 
-__all__ = ["read_unit"]
+__all__ = ["read_unit", "scanner"]
 
 _ARROW_BLOCK = 1 << 20  # pyarrow's default block size: the fast path's
 _BLOCK_GROWTH = 8  # block size factor per retry when a line does not fit
-_LARGEST_BLOCK = 1 << 30  # pyarrow's block size is an int32
 _SCAN_BLOCK = 1 << 20  # bytes per block of the slow-path scans
 _CSV_BATCH = 65536  # records per batch of the slow-path CSV scan
 
@@ -52,11 +51,21 @@ class _Part:
     empty_ids: int
 
 
+def scanner(unit: Unit, spec: ColumnSpec, max_line_bytes: int) -> Scanner:
+    """The slow-path scanner of a unit, with this module's block sizes."""
+    return Scanner(unit, spec, block=_SCAN_BLOCK, batch=_CSV_BATCH, max_line_bytes=max_line_bytes)
+
+
 def read_unit(
     unit: Unit, spec: ColumnSpec, skip_bad_rows: bool, max_line_bytes: int
 ) -> _Part:
-    # A function of its own so that the unit's parsed cells are freed on return.
-    scan = Scanner(unit, spec, block=_SCAN_BLOCK, batch=_CSV_BATCH, max_line_bytes=max_line_bytes)
+    """The cells of one unit (a file, a chunk of lines or a table) as ids per entity column.
+
+    A function of its own so that the unit's parsed cells are freed on return.
+    Raises :class:`~cleora_tensor.errors.InputFormatError` as
+    :func:`~cleora_tensor.io.read_table` documents.
+    """
+    scan = scanner(unit, spec, max_line_bytes)
     try:
         cells, n_rows, skipped = _load(unit, spec, skip_bad_rows, scan)
         weights = None
@@ -124,10 +133,7 @@ def _read_text(
         # as UTF-8 first): read the input again without the rows to skip.
         buffer, skipped = scan.without_bad_rows()
         clean = dataclasses.replace(unit, buffer=buffer, gzip=False, spool=None)
-        clean_scan = Scanner(
-            clean, spec, block=_SCAN_BLOCK, batch=_CSV_BATCH, max_line_bytes=scan.max_line_bytes
-        )
-        table, _ = _read_text(clean, spec, needed, False, clean_scan)
+        table, _ = _read_text(clean, spec, needed, False, scanner(clean, spec, scan.max_line_bytes))
         spans_lines = False  # the clean read checked its quotes
     except OSError as exc:
         raise read_error(unit, exc) from None

@@ -130,6 +130,10 @@ def embed(
         On malformed input (the message names file and line).
     OSError
         If an input file cannot be read.
+    InsufficientMemoryError
+        If building a graph or propagating it is predicted not to fit in the
+        memory available (CPU backends); the message names the
+        ``max_cell_size`` or ``dim`` that would fit.
     ValueError
         On invalid parameters (the message names the parameter), a device that
         is not available (e.g. ``"cuda"`` without a GPU), or a ``backend`` that
@@ -170,11 +174,7 @@ def embed(
     )
     graphs = hypergraph.graphs(config.relations, max_cell_size=config.max_cell_size)
     del hypergraph  # the token codes are no longer needed; free them before propagating
-    if chosen.on_host:
-        for graph in graphs:  # refused before any propagation starts
-            check_propagation_memory(
-                graph.num_entities, graph.nnz, config.dim, threads=runtime.threads, output_entities=int(graph.output.sum())
-            )
+    _check_memory(graphs, config, runtime, chosen)  # before any propagation starts
     results = {
         graph.name: _embed_graph(graph, config, initial, runtime, chosen)
         for graph in tqdm(graphs, desc="relations", disable=not runtime.progress or len(graphs) == 1, file=sys.stderr)
@@ -215,6 +215,9 @@ def embed_graph(
     ------
     BackendUnavailableError
         If the backend's package is not installed.
+    InsufficientMemoryError
+        If propagating ``graph`` is predicted not to fit in the memory
+        available (CPU backends); the message names the ``dim`` that would fit.
     ValueError
         On an invalid ``threads`` or ``backend`` (see
         :class:`~cleora_tensor.runtime.Runtime`), an unavailable device, a
@@ -223,7 +226,18 @@ def embed_graph(
         keys is an entity of the graph.
     """
     runtime = Runtime(threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state)
-    return _embed_graph(graph, config, initial, runtime, runtime.select(like=_array_or_none(initial)))
+    chosen = runtime.select(like=_array_or_none(initial))
+    _check_memory([graph], config, runtime, chosen)
+    return _embed_graph(graph, config, initial, runtime, chosen)
+
+
+def _check_memory(graphs: list[Graph], config: EmbedConfig, runtime: Runtime, chosen: Backend) -> None:
+    """Refuse graphs whose propagation is predicted not to fit in main memory (CPU backends)."""
+    if chosen.on_host:
+        for graph in graphs:
+            check_propagation_memory(
+                graph.num_entities, graph.nnz, config.dim, threads=runtime.threads, output_entities=int(graph.output.sum())
+            )
 
 
 def _embed_graph(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runtime, chosen: Backend) -> Embedding:

@@ -80,9 +80,10 @@ class EmbedConfig:
         In ``[0, 1]``: an entity with a feature (``embed(initial=...)``) starts
         from ``(1 - feature_weight) * hash_init + feature_weight * feature``.
     features : int, default 0
-        Entities whose start vector came from features; set by
-        :func:`~cleora_tensor.embed` (0: hash initialization only), so that a
-        saved result says that its vectors depend on features.
+        Entities whose start vector came from features (0: hash
+        initialization only), so that a saved result says that its vectors
+        depend on features. A record, not an option: :func:`~cleora_tensor.embed`
+        and :func:`~cleora_tensor.embed_graph` replace any value passed in.
 
     Raises
     ------

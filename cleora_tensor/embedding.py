@@ -19,36 +19,9 @@ from .config import EmbedConfig
 from .errors import InputFormatError
 from .finite import first_nonfinite, value_range
 from .lookup import EntityIndex
-from .whitening import Whitening
+from .state import TrainedState
 
 __all__ = ["Embedding", "TrainedState"]
-
-@dataclass(frozen=True, eq=False)
-class TrainedState:
-    """What embedding new entities inductively needs from a finished run.
-
-    Kept on :attr:`Embedding.state` by :func:`~cleora_tensor.embed` and saved in
-    ``.npz`` files; used by :func:`~cleora_tensor.embed_new` (README, "Views, new entities, features").
-
-    Attributes
-    ----------
-    entity_ids : list of str, length m
-        Every entity of the graph, transient ones included (new entities may be
-        linked to them).
-    types : numpy.ndarray, shape (m,), str dtype
-        Their entity types.
-    previous : array, shape (m, d), float32
-        The iterate the last propagation step started from
-        (:attr:`Propagation.previous`).
-    whitening : Whitening or None
-        The last whitening transform, None without whitening.
-    """
-
-    entity_ids: list[str]
-    types: np.ndarray
-    previous: Any
-    whitening: Whitening | None
-
 
 @dataclass(eq=False)
 class Embedding:
@@ -364,20 +337,8 @@ class Embedding:
 
         path = Path(path)
         fields = read_fields(path, format, mmap=mmap)
-        state = fields.state
         try:
-            embedding = cls(
-                entity_ids=fields.entity_ids,
-                types=fields.types,
-                vectors=fields.vectors,
-                degrees=fields.degrees,
-                occurrences=fields.occurrences,
-                config=fields.config,
-                relation=fields.relation,
-                state=None
-                if state is None
-                else TrainedState(state.entity_ids, state.types, state.previous, state.whitening),
-            )
+            embedding = cls(**fields.embedding_arguments())
         except ValueError as error:
             raise InputFormatError(str(path), str(error)) from error
         # A duplicate (id, type) pair, found later by index(), names the file

@@ -23,12 +23,12 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from . import _cells
-from ._reader import read_unit
+from ._reader import read_unit, scanner
 from ._sources import Unit, file_unit
 from .columns import ColumnSpec, parse_columns
 from .errors import InputFormatError
 
-__all__ = ["MAX_LINE_BYTES", "RaggedColumn", "TokenTable", "read_table"]
+__all__ = ["INPUT_FORMATS", "MAX_LINE_BYTES", "RaggedColumn", "TokenTable", "line_of_row", "read_table"]
 
 INPUT_FORMATS = ("tsv", "csv", "parquet")
 
@@ -231,6 +231,39 @@ def read_table(
 
 
 # --- sources ---------------------------------------------------------------------
+
+
+def line_of_row(
+    path: str | os.PathLike[str], columns: str | ColumnSpec, row: int, *, input_format: str | None = None
+) -> int | None:
+    """The physical line of a row that :func:`read_table` kept, for error messages.
+
+    Slow path: re-reads the file, as :func:`read_table` does after an error.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A regular file (plain or gzip); a pipe cannot be read again.
+    columns : str or ColumnSpec
+        The column specification it was read with.
+    row : int
+        0-based index among the kept rows (empty lines and rows with the
+        wrong number of fields are not rows).
+    input_format : {"tsv", "csv", "parquet"}, optional
+        As in :func:`read_table`.
+
+    Returns
+    -------
+    int or None
+        1-based line number (the row number for Parquet); None past the end.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read.
+    """
+    unit = file_unit(path, input_format)
+    return scanner(unit, parse_columns(columns), MAX_LINE_BYTES).line_of_row(row)
 
 
 def _units(

@@ -69,7 +69,7 @@ def markov_matrix(adjacency: Any, *, kind: str = "left", degrees: Any = None) ->
     if degrees.shape != (n,):
         raise ValueError(f"degrees must have shape ({n},), got {degrees.shape}")
     safe = np.where(degrees > 0, degrees, 1.0)
-    scale = 1.0 / np.sqrt(safe)
+    scale = None if kind == "left" else 1.0 / np.sqrt(safe)
     values = np.empty(w.nnz, dtype=np.float32)
     for a, b, rows, data in _block_rows(w, blocks):
         lo, hi = w.indptr[a], w.indptr[b]

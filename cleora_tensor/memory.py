@@ -23,6 +23,7 @@ from .expansion import CHUNK_ENTRIES, relation_cells
 from .parallel import resolve_threads
 
 __all__ = [
+    "BASELINE_BYTES",
     "available_memory",
     "check_graph_memory",
     "check_memory",

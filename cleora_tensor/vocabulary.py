@@ -63,7 +63,23 @@ class Vocabulary:
 
 
 def encode(table: TokenTable) -> tuple[Vocabulary, dict[int, tuple[np.ndarray, np.ndarray]]]:
-    """Dictionary-encode ids type by type; return the vocabulary and per-column codes."""
+    """Dictionary-encode ids type by type.
+
+    Parameters
+    ----------
+    table : TokenTable
+        The parsed input.
+
+    Returns
+    -------
+    vocabulary : Vocabulary
+        Entities numbered type by type, by first occurrence in row-major order.
+    cells : dict of int to (numpy.ndarray, numpy.ndarray)
+        Per entity column index: ``codes``, shape ``(n_ids,)``, int32 (int64 from
+        ``2**31`` entities), the vocabulary index of each id of the column; and
+        ``offsets``, shape ``(n_rows + 1,)``, int64, the ids of row ``r`` being
+        ``codes[offsets[r]:offsets[r + 1]]``.
+    """
     spec = table.spec
     ids, type_codes, occurrences, cells = [], [], [], {}
     start = 0

@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -204,8 +205,14 @@ def test_a_ten_megabyte_label_needs_no_wide_string_array():
     vectors = rng.normal(size=(200, 4)).astype(np.float32)
     labels = {i: "x" * 3_000_000 if int(i) == 0 else ("a" if int(i) % 2 else "b") for i in ids}
     labels["1"] = labels["0"]
-    result = ev.node_classification((ids, vectors), labels, seeds=1, max_iter=50)
+    tracemalloc.start()
+    try:
+        result = ev.node_classification((ids, vectors), labels, seeds=1, max_iter=50)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert 0.0 <= result["accuracy"] <= 1.0 and result["nodes"] == 200
+    assert peak < 200 * 2**20  # the wide array alone would be 2.4 GB
 
 
 # --- valid input: the same rows and the same seeded split as before

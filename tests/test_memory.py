@@ -142,6 +142,17 @@ def test_estimate_includes_graph_building():
         assert estimate_memory(**counts, dim=dim) >= BASELINE_BYTES + 20 * counts["nnz"]
 
 
+def test_info_total_in_pairwise_mode_adds_the_graphs_above_one_baseline(tmp_path, capsys):
+    source = tmp_path / "s.tsv"
+    source.write_text("u1\ti1\ts1\nu2\ti1\ts2\nu2\ti2\ts1\n")
+    status, out, _ = run(capsys, "info", source, "-c", "user item store", "--relations", "pairwise", "--json")
+    report = json.loads(out)
+    each = [g["estimated_peak_memory_bytes"] for g in report["graphs"]]
+    assert status == 0 and len(each) == 3
+    assert report["estimated_peak_memory_bytes"] == BASELINE_BYTES + sum(e - BASELINE_BYTES for e in each)
+    assert report["estimated_peak_memory_bytes"] > max(each)
+
+
 def test_estimate_rejects_negative_counts():
     with pytest.raises(ValueError, match="non-negative"):
         estimate_memory(-1, 10, 8)

@@ -16,6 +16,7 @@ from cleora_tensor.formats import can_mmap
 def assert_same(mapped, read):
     """Same entities in the same order, scores within 1e-6."""
     assert [entity for entity, _ in mapped] == [entity for entity, _ in read]
+    assert np.isfinite([s for _, s in mapped]).all()
     np.testing.assert_allclose([s for _, s in mapped], [s for _, s in read], atol=1e-6, rtol=0)
 
 

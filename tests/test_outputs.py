@@ -284,15 +284,6 @@ def test_sigterm_in_library_code_exits_143_without_temporaries(tmp_path):
 # --- options -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dim", ["-5", "0"])
-def test_info_rejects_a_dimension_below_one(capsys, edges, dim):
-    with pytest.raises(SystemExit) as caught:
-        main(["info", str(edges), "--columns", "node node", "--dim", dim])
-    assert caught.value.code == 2
-    line = _one_error_line(capsys.readouterr().err)
-    assert "--dim" in line and "must be >= 1" in line
-
-
 def test_embed_new_with_a_spec_sharing_no_type_is_refused(capsys, tmp_path, edges):
     model = tmp_path / "model.npz"
     assert main(_embed(str(edges), str(model))) == 0

@@ -10,8 +10,6 @@ them (:meth:`Rows.lines`).
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ import pyarrow.compute as pc
 
 from ..columns import Column, ColumnSpec, parse_columns
 from ..errors import InputFormatError
-from ..io import RaggedColumn, TokenTable, read_table
+from ..io import RaggedColumn, TokenTable, line_of_row, read_table
 
 __all__ = ["Rows", "read_labels", "read_rows", "read_split"]
 
@@ -253,29 +251,14 @@ def _read_pairs(path: str | os.PathLike[str], names: tuple[str, str]) -> tuple[p
 def _located(
     path: str | os.PathLike[str], row: int, reason: str, *, column: int | None = None
 ) -> InputFormatError:
-    """An error at row ``row`` (0-based) of a file, at its physical line.
+    """An error at row ``row`` (0-based) of a two-column TSV file, at its physical line.
 
     Slow path, run only after an error: re-reads a regular file to find the
-    line (empty lines are not rows); other files (pipes) give the row instead.
+    line (:func:`~cleora_tensor.io.line_of_row`); other files (pipes) give the
+    row instead.
     """
-    line = _line_of_row(path, row) if os.path.isfile(path) else None
+    line = line_of_row(path, "a b", row, input_format="tsv") if os.path.isfile(path) else None
     if line is None:
         reason += f" (row {row + 1}, not counting empty lines)"
         column = None
     return InputFormatError(os.fspath(path), reason, line=line, column=column)
-
-
-def _line_of_row(path: str | os.PathLike[str], row: int) -> int | None:
-    """Line number of the ``row``-th (0-based) non-empty line; "\\n", "\\r\\n" and "\\r" end lines."""
-    with open(path, "rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    with (gzip.open if compressed else open)(path, "rb") as binary:
-        # latin-1 maps every byte to one character, so any bytes split into lines.
-        text = io.TextIOWrapper(binary, encoding="latin-1", newline=None)
-        rows = 0
-        for number, line in enumerate(text, 1):
-            if line != "\n":
-                if rows == row:
-                    return number
-                rows += 1
-    return None

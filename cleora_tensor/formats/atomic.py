@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["AtomicFiles", "Terminated", "atomic_write", "check_output"]
+__all__ = ["AtomicFiles", "Terminated", "atomic_write", "check_output", "file_kind"]
 
 _UMASK: int | None = None
 _UMASK_LOCK = threading.Lock()
@@ -38,6 +38,11 @@ _KINDS = (
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+def file_kind(mode: int) -> str | None:
+    """What a file of ``st_mode`` ``mode`` is, in words (``"a folder"``, ...); None for a regular file."""
+    return next((kind for test, kind in _KINDS if test(mode)), None)
 
 
 class Terminated(SystemExit):
@@ -93,9 +98,9 @@ def check_output(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLik
         status = os.stat(target)
     except FileNotFoundError:
         return target
-    for test, kind in _KINDS:
-        if test(status.st_mode):
-            raise ValueError(f"output {os.fspath(path)!r} is {kind}, not a regular file; give a file path")
+    kind = file_kind(status.st_mode)
+    if kind is not None:
+        raise ValueError(f"output {os.fspath(path)!r} is {kind}, not a regular file; give a file path")
     for name in inputs:
         if os.fspath(name) == "-":
             continue

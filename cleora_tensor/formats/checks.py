@@ -7,7 +7,6 @@ ValueError) naming the file.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pyarrow.compute as pc
 
 from ..config import EmbedConfig
 from ..errors import InputFormatError
+from .atomic import file_kind
 
 __all__ = ["FREE_BYTES", "MAX_EXPANSION"]
 
@@ -40,13 +40,8 @@ def check_regular(path: Path) -> None:
     OSError
         If ``path`` does not exist or cannot be examined.
     """
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        kind = (
-            "a directory" if stat.S_ISDIR(mode)
-            else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
-            else "a device or socket"
-        )
+    kind = file_kind(os.stat(path).st_mode)
+    if kind is not None:
         raise InputFormatError(
             str(path), f"is {kind}, not a regular file; embeddings are read from regular files only"
         )

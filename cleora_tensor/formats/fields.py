@@ -9,34 +9,15 @@ the :class:`~cleora_tensor.Embedding` class.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from ..config import EmbedConfig
-from ..whitening import Whitening
+from ..state import TrainedState
 
-__all__ = ["EmbeddingFields", "StateFields"]
-
-
-@dataclass(frozen=True, eq=False)
-class StateFields:
-    """The fields of a :class:`~cleora_tensor.TrainedState`, as stored in ``.npz`` files.
-
-    Attributes
-    ----------
-    entity_ids : list of str, length m
-    types : numpy.ndarray, shape (m,), str dtype
-    previous : array, shape (m, d), float32
-        NumPy when read; any namespace when written (copied to the host then).
-    whitening : Whitening or None
-    """
-
-    entity_ids: list[str]
-    types: np.ndarray
-    previous: Any
-    whitening: Whitening | None
+__all__ = ["EmbeddingFields"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +29,7 @@ class EmbeddingFields:
     entity_ids, types, vectors, degrees, occurrences, config, relation
         As the :class:`~cleora_tensor.Embedding` parameters of the same names;
         ``vectors`` is a NumPy array.
-    state : StateFields or None
+    state : TrainedState or None
         The trained state, kept only by ``.npz`` files.
     line_of_row : callable or None
         For a text file read: data row -> 1-based line, for error messages
@@ -62,23 +43,18 @@ class EmbeddingFields:
     occurrences: np.ndarray
     config: EmbedConfig | None = None
     relation: str | None = None
-    state: StateFields | None = None
+    state: TrainedState | None = None
     line_of_row: Callable[[int], int] | None = None
 
     @classmethod
     def of(cls, embedding: Any) -> EmbeddingFields:
-        """The fields of ``embedding`` (an :class:`~cleora_tensor.Embedding`), copied to the host."""
+        """The fields of ``embedding`` (an :class:`~cleora_tensor.Embedding`), vectors copied to the host."""
         embedding = embedding.to_numpy()
-        state = embedding.state
-        return cls(
-            entity_ids=embedding.entity_ids,
-            types=embedding.types,
-            vectors=embedding.vectors,
-            degrees=embedding.degrees,
-            occurrences=embedding.occurrences,
-            config=embedding.config,
-            relation=embedding.relation,
-            state=None
-            if state is None
-            else StateFields(state.entity_ids, state.types, state.previous, state.whitening),
-        )
+        return cls(**{name: getattr(embedding, name) for name in _EMBEDDING_ARGUMENTS})
+
+    def embedding_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`~cleora_tensor.Embedding` (all fields but ``line_of_row``)."""
+        return {name: getattr(self, name) for name in _EMBEDDING_ARGUMENTS}
+
+
+_EMBEDDING_ARGUMENTS = tuple(f.name for f in fields(EmbeddingFields) if f.name != "line_of_row")

@@ -19,7 +19,8 @@ from ..errors import InputFormatError
 from ..finite import first_nonfinite
 from ..whitening import Whitening
 from .checks import check_memory, config_from_json, type_dictionary
-from .fields import EmbeddingFields, StateFields
+from ..state import TrainedState
+from .fields import EmbeddingFields
 from .npz_archive import NpzArchive
 
 __all__ = ["read_npz", "write_npz"]
@@ -60,7 +61,7 @@ def _entity_arrays(prefix: str, entity_ids: list[str], types: np.ndarray) -> dic
     }
 
 
-def _state_arrays(state: StateFields | None) -> dict[str, np.ndarray]:
+def _state_arrays(state: TrainedState | None) -> dict[str, np.ndarray]:
     if state is None:
         return {}
     arrays = _entity_arrays("state_", state.entity_ids, state.types)
@@ -198,7 +199,7 @@ def _entities_from_arrays(path: Path, arrays: dict, prefix: str) -> tuple[list[s
     return ids.to_pylist(), names.astype(np.str_)[codes]
 
 
-def _state_from_arrays(path: Path, arrays: dict) -> StateFields | None:
+def _state_from_arrays(path: Path, arrays: dict) -> TrainedState | None:
     if "state_previous" not in arrays:
         return None
     entity_ids, types = _entities_from_arrays(path, arrays, "state_")
@@ -223,4 +224,4 @@ def _state_from_arrays(path: Path, arrays: dict) -> StateFields | None:
             eigenvalues=arrays["state_whitening_eigenvalues"],
             method=str(arrays["state_whitening_method"]),
         )
-    return StateFields(entity_ids, types, previous, whitening)
+    return TrainedState(entity_ids, types, previous, whitening)
