@@ -324,6 +324,17 @@ def can_mmap(path: str | os.PathLike[str], format: str | None = None) -> bool:
     uncompressed (as :func:`save_embedding` writes it); False for other
     formats and for compressed members. Reads only the zip directory.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The embedding file.
+    format : {"npz", "cleora", "word2vec", "parquet"}, optional
+        Default: from the extension (:func:`infer_format`).
+
+    Returns
+    -------
+    bool
+
     Raises
     ------
     InputFormatError, OSError
@@ -342,6 +353,23 @@ def read_fields(
     path: str | os.PathLike[str], format: str | None = None, *, mmap: bool = False
 ) -> EmbeddingFields:
     """The checked fields of the embedding file ``path``; see :func:`load_embedding`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The embedding file.
+    format : {"npz", "cleora", "word2vec", "parquet"}, optional
+        Default: from the extension (:func:`infer_format`).
+    mmap : bool, default False
+        Map the ``(n, d)`` float32 vectors from the file (uncompressed ``.npz``
+        only) instead of reading them.
+
+    Returns
+    -------
+    EmbeddingFields
+        NumPy arrays: ``vectors`` ``(n, d)`` float32 (a read-only
+        :class:`numpy.memmap` with ``mmap``), ``degrees`` ``(n,)`` float64,
+        ``occurrences`` ``(n,)`` int64, ``types`` ``(n,)`` str.
 
     Raises
     ------
