@@ -51,7 +51,7 @@ def _child(config: str, path: str, dim: int, iterations: int, backend: str, devi
     else:
         import cleora_tensor as ct
 
-        graph = ct.Hypergraph.read(path, "user item").graph()
+        graph = ct.read_hypergraph(path, "user item").graph()
         built = time.perf_counter()
         preset = "pycleora" if config == "ours-same" else "classification"
         embed_config = ct.EmbedConfig.from_preset(

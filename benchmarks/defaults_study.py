@@ -56,7 +56,7 @@ def _embed(
     # As embed does: whitening statistics from the output (non-transient) entities.
     rows = None if graph.output.all() else np.flatnonzero(graph.output)
     return ct.propagate(
-        graph.markov("left"),
+        ct.transition_matrix(graph, "left"),
         x,
         iterations=iterations,
         whiten=whiten,
@@ -70,7 +70,7 @@ def _embed(
 
 def _classification(data: Path, name: str, schedule: tuple) -> float:
     labels = dict(line.split("\t") for line in (data / name / "labels.tsv").read_text().splitlines())
-    graph = ct.Hypergraph.read(data / name / "edges.tsv", "node node").graph()
+    graph = ct.read_hypergraph(data / name / "edges.tsv", "node node").graph()
     keep = np.array([i in labels for i in graph.entity_ids])
     y = np.array([labels[i] for i in np.asarray(graph.entity_ids)[keep]])
     x = _embed(graph, *schedule[1:])[keep]
@@ -85,8 +85,8 @@ def _stability(data: Path, name: str, schedule: tuple) -> float:
     lines = (data / name / "baskets.tsv").read_text().splitlines()
     rng = np.random.default_rng(0)
     subsample = [line for line in lines if rng.random() < 0.95]
-    full = ct.Hypergraph.from_iterator(iter(lines), BASKETS[name]).graph()
-    part = ct.Hypergraph.from_iterator(iter(subsample), BASKETS[name]).graph()
+    full = ct.read_hypergraph(iter(lines), BASKETS[name]).graph()
+    part = ct.read_hypergraph(iter(subsample), BASKETS[name]).graph()
     where = {entity: k for k, entity in enumerate(full.entity_ids)}
     pairs = [(where[e], k) for k, e in enumerate(part.entity_ids) if part.output[k] and e in where]
     a, b = (np.array(side) for side in zip(*pairs))

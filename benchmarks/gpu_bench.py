@@ -142,7 +142,7 @@ def _child(args: argparse.Namespace) -> dict:
     warmup_s = 0.0
     if backend != "scipy" and device != "cpu":
         start = time.perf_counter()
-        small = ct.Hypergraph.read(str(args.warmup), "user item").graph()
+        small = ct.read_hypergraph(str(args.warmup), "user item").graph()
         ct.embed_graph(small, config, backend=backend, device=device)
         synchronize()
         warmup_s = time.perf_counter() - start
@@ -150,7 +150,7 @@ def _child(args: argparse.Namespace) -> dict:
         reset_peak()
 
     start = time.perf_counter()
-    graph = ct.Hypergraph.read(str(args.input), "user item").graph()
+    graph = ct.read_hypergraph(str(args.input), "user item").graph()
     built = time.perf_counter()
     embedding = ct.embed_graph(graph, config, backend=backend, device=device)
     synchronize()

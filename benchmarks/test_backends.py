@@ -34,7 +34,7 @@ BACKENDS = ["scipy", "torch:cpu", "torch:cuda", "cupy"]
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     source = write_tsv(tmp_path_factory.mktemp("bench") / "interactions.tsv", EDGES, seed=0)
-    return ct.Hypergraph.read(source, "user item").graph()
+    return ct.read_hypergraph(source, "user item").graph()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -72,7 +72,7 @@ def test_initialize(benchmark, graph, backend):
 
 
 def test_spmm(benchmark, graph, backend, vectors):
-    operator = backend.operator(graph.markov())
+    operator = backend.operator(ct.transition_matrix(graph))
     # A reused output buffer, as the loop does where the backend allows it.
     out = operator.matmul(vectors)
 
@@ -87,7 +87,7 @@ def test_spmm(benchmark, graph, backend, vectors):
 def test_one_iteration(benchmark, graph, backend, vectors, each_step):
     """One step of the loop: product, L2 normalization, PCA whitening (pycleora's
     schedule), or the library defaults (ZCA once at the end)."""
-    operator = backend.operator(graph.markov())
+    operator = backend.operator(ct.transition_matrix(graph))
     options = {"whiten": "pca", "whiten_each_step": True, "whiten_floor": 0.0} if each_step else {}
 
     def run():
@@ -103,7 +103,7 @@ def test_torch_cpu_product_variants(benchmark, graph, call, index):
     """The ways to multiply a sparse torch tensor by a dense one on the CPU; the
     backend uses the fastest (``addmm`` into a reused buffer, int64 indices)."""
     torch = pytest.importorskip("torch")
-    matrix = graph.markov()
+    matrix = ct.transition_matrix(graph)
     dtype = getattr(torch, index)
     if call == "coo-sparse.mm":
         coo = matrix.tocoo()

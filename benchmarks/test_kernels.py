@@ -37,7 +37,7 @@ def source(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def graph(source):
-    return ct.Hypergraph.read(source, "user item").graph()
+    return ct.read_hypergraph(source, "user item").graph()
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def vectors(graph):
 
 
 def test_build_graph(benchmark, source):
-    benchmark.pedantic(lambda: ct.Hypergraph.read(source, "user item").graph(), rounds=3)
+    benchmark.pedantic(lambda: ct.read_hypergraph(source, "user item").graph(), rounds=3)
 
 
 @pytest.mark.parametrize("threads", THREADS)
@@ -57,7 +57,7 @@ def test_initialize(benchmark, graph, threads):
 
 @pytest.mark.parametrize("threads", THREADS)
 def test_spmm(benchmark, graph, vectors, threads):
-    operator = ScipyOperator(graph.markov(), threads=threads)
+    operator = ScipyOperator(ct.transition_matrix(graph), threads=threads)
     out = np.empty_like(vectors)
     benchmark.pedantic(operator.matmul, (vectors,), {"out": out}, rounds=5)
 
@@ -82,7 +82,7 @@ def test_whitening_transform(benchmark, vectors, threads):
 
 @pytest.mark.parametrize("each_step", [False, True], ids=["whiten-at-end", "whiten-each-step"])
 def test_propagate_ten_steps(benchmark, graph, vectors, each_step):
-    operator = ScipyOperator(graph.markov())
+    operator = ScipyOperator(ct.transition_matrix(graph))
     benchmark.pedantic(
         ct.propagate,
         (operator, vectors),

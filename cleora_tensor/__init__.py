@@ -16,7 +16,6 @@ Examples
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import embed, embed_graph
 from .backends import Backend, SparseOperator, available_backends, get_backend
 from .columns import ColumnSpec, parse_columns
 from .compose import combine
@@ -25,10 +24,12 @@ from .embedding import Embedding, TrainedState
 from .errors import ColumnSpecError, InputFormatError, InsufficientMemoryError
 from .hypergraph import DataWarning, Graph, Hypergraph, Vocabulary
 from .inductive import embed_new
-from .init import entity_keys, initialize
+from .init import initialize
+from .keys import entity_keys
 from .io import read_table
-from .markov import markov_matrix
+from .markov import markov_matrix, transition_matrix
 from .normalize import normalize_rows
+from .pipeline import embed, embed_graph, read_hypergraph
 from .propagation import Propagation, estimate_memory, propagate
 from .whitening import Whitening, whiten
 
@@ -66,6 +67,8 @@ __all__ = [
     "normalize_rows",
     "parse_columns",
     "propagate",
+    "read_hypergraph",
     "read_table",
+    "transition_matrix",
     "whiten",
 ]

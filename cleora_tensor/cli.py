@@ -230,10 +230,10 @@ def _cmd_embed_new(args: argparse.Namespace) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
-    from .hypergraph import Hypergraph
+    from .pipeline import read_hypergraph
     from .memory import BASELINE_BYTES, estimate_memory
 
-    hypergraph = Hypergraph.read(
+    hypergraph = read_hypergraph(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
         args.columns,
         input_format=args.input_format,

@@ -8,7 +8,6 @@ import numpy as np
 
 from ._xp import to_numpy
 from .embedding import Embedding
-from .lookup import EntityIndex
 from .normalize import normalize_rows
 
 __all__ = ["combine"]
@@ -60,23 +59,19 @@ def combine(embeddings: Sequence[Embedding], *, weights: Sequence[float] | None 
     if len(dims) != 1:
         raise ValueError(f"all embeddings must have the same dimension, got {sorted(dims)}")
     weights = _checked_weights(weights, len(embeddings))
-    # The union of the (type, id) pairs in order of first appearance: each
-    # embedding adds those the union lacks (its own lookup rejects a pair
-    # it holds twice).
-    ids: list[str] = []
-    types = np.zeros(0, dtype=np.str_)
-    union = EntityIndex(ids, types)
+    # The union of the (type, id) pairs, in order of first appearance.
+    union: dict[tuple[str, str], int] = {}
+    rows_of = []
     for e in embeddings:
-        e._entities()
-        new = np.flatnonzero(union.rows(e.entity_ids, e.types) < 0)
-        ids += [e.entity_ids[i] for i in new.tolist()]
-        types = np.concatenate((types, e.types[new]))
-        union = EntityIndex(ids, types)
+        e.rows([])  # its own lookup rejects an (id, type) pair it holds twice
+        pairs = zip(np.asarray(e.types, dtype=np.str_).tolist(), e.entity_ids)
+        rows_of.append(np.fromiter((union.setdefault(p, len(union)) for p in pairs), np.int64, len(e)))
+    ids = [entity_id for _, entity_id in union]
+    types = np.asarray([entity_type for entity_type, _ in union], dtype=np.str_)
     n, dim = len(ids), dims.pop()
     total = np.zeros((n, dim))
     degrees, occurrences = np.zeros(n), np.zeros(n, np.int64)
-    for e, weight in zip(embeddings, weights):
-        rows = union.rows(e.entity_ids, e.types)
+    for e, weight, rows in zip(embeddings, weights, rows_of):
         total[rows] += weight * normalize_rows(to_numpy(e.vectors).astype(np.float64), eps=1e-12)
         degrees[rows] += e.degrees
         occurrences[rows] += e.occurrences

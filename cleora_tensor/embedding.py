@@ -187,6 +187,30 @@ class Embedding:
         """
         return self._entities().row(entity_id, entity_type)
 
+    def rows(self, entity_ids: Sequence[str], types: Any = None) -> np.ndarray:
+        """Rows of many entities, ``-1`` for those not in the embedding.
+
+        Parameters
+        ----------
+        entity_ids : sequence of str, length m
+        types : array-like of str, shape ``(m,)``, optional
+            Their entity types; needed only for ids held under several types.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(m,)``, int64 (gensim's ``KeyedVectors.get_index`` for many
+            keys, with ``-1`` instead of an error).
+
+        Raises
+        ------
+        ValueError
+            If ``types`` has another length, or it is None and a found id
+            exists under several types; if the embedding holds an (id, type)
+            pair twice (naming the file and rows when loaded).
+        """
+        return self._entities().rows(entity_ids, types)
+
     def vector(self, entity_id: str, entity_type: str | None = None) -> Any:
         """The vector of an entity: shape ``(d,)``, float32, namespace of ``vectors``.
 

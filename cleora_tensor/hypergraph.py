@@ -13,22 +13,24 @@ total weight ``2 w_l``. Everything is vectorized with NumPy/pyarrow over all row
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import scipy.sparse
 
 from .columns import ColumnSpec, Relation
-from .io import TokenTable, read_table
 from . import expansion
+from .csr import row_sums
 from .expansion import relation_cells, summed_adjacency
-from .markov import markov_matrix, row_sums
 from .memory import check_graph_memory
 from .vocabulary import Vocabulary, encode
+
+if TYPE_CHECKING:  # the input is io's; io is not needed to build from it
+    from .io import TokenTable
 
 __all__ = ["DataWarning", "Graph", "Hypergraph", "Vocabulary"]
 
@@ -109,13 +111,12 @@ class Graph:
         """Initialization keys, shape ``(n,)``, int64 (see :meth:`Vocabulary.keys`)."""
         return self.vocabulary.keys(method)[self.index]
 
-    def markov(self, kind: str = "left") -> scipy.sparse.csr_array:
-        """Transition matrix ``(n, n)`` float32; see :func:`~cleora_tensor.markov_matrix`."""
-        return markov_matrix(self.adjacency, kind=kind, degrees=self.degrees)
-
 
 class Hypergraph:
-    """Entities and relations of an input table; build it with :meth:`from_table`.
+    """Entities and relations of an input table.
+
+    Build it from a parsed table (:meth:`from_table`), or read files and lines
+    with :func:`~cleora_tensor.read_hypergraph`.
 
     Parameters
     ----------
@@ -137,7 +138,8 @@ class Hypergraph:
 
     Examples
     --------
-    >>> hg = Hypergraph.from_iterator(iter(["a\\tb", "b\\tc"]), "node node")
+    >>> from cleora_tensor import read_table
+    >>> hg = Hypergraph.from_table(read_table(iter(["a\\tb", "b\\tc"]), "node node"))
     >>> g = hg.graph()
     >>> g.entity_ids, g.adjacency.toarray().tolist()
     (['a', 'b', 'c'], [[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
@@ -156,39 +158,6 @@ class Hypergraph:
     def from_table(cls, table: TokenTable) -> Hypergraph:
         """Build from a parsed :class:`~cleora_tensor.io.TokenTable`."""
         return cls(table)
-
-    @classmethod
-    def read(cls, source: Any, columns: str | ColumnSpec, **options: Any) -> Hypergraph:
-        """Read ``source`` with :func:`~cleora_tensor.io.read_table` and build.
-
-        Parameters
-        ----------
-        source : path, list of paths, iterable of lines, or table
-            See :func:`~cleora_tensor.io.read_table`.
-        columns : str or ColumnSpec
-        **options
-            ``input_format``, ``skip_bad_rows``, ``progress`` for the reader.
-
-        Raises
-        ------
-        ColumnSpecError, InputFormatError, OSError
-            From parsing the specification and reading the input.
-        """
-        hypergraph = cls(read_table(source, columns, **options))
-        # The parsed table is gone: hand the pages pyarrow's pool keeps cached back
-        # to the system before the graph is built (about 40 bytes per input id).
-        pa.default_memory_pool().release_unused()
-        return hypergraph
-
-    @classmethod
-    def from_files(cls, paths: Sequence[str], columns: str | ColumnSpec, **options: Any) -> Hypergraph:
-        """Build from files (pycleora's ``SparseMatrix.from_files``)."""
-        return cls.read(list(paths), columns, **options)
-
-    @classmethod
-    def from_iterator(cls, lines: Iterable[str], columns: str | ColumnSpec, **options: Any) -> Hypergraph:
-        """Build from lines of text (pycleora's ``SparseMatrix.from_iterator``)."""
-        return cls.read(iter(lines), columns, **options)
 
     def graph(
         self,

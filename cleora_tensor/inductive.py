@@ -16,7 +16,7 @@ import numpy as np
 from ._xp import device_of, namespace, to_numpy
 from .columns import ColumnSpec
 from .embedding import Embedding
-from .hypergraph import Hypergraph
+from .pipeline import read_hypergraph
 from .init import initialize
 from .lookup import EntityIndex
 from .normalize import normalize_rows
@@ -79,7 +79,7 @@ def embed_new(
             "the model has no trained state: embed with keep_state=True (the default) and "
             "save as .npz; multi-scale embeddings cannot be extended"
         )
-    hypergraph = Hypergraph.read(
+    hypergraph = read_hypergraph(
         source, columns or config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows
     )
     known_types = set(state.types.tolist())

@@ -1,9 +1,9 @@
 """Deterministic hash-based initialization of entity vectors, as in Cleora and pycleora.
 
-An entity's start vector depends only on its key (a 64-bit hash of its type and
-id), the dimension index and the seed, never on the other entities or on row
-order, so the same entity starts from the same vector on any dataset, machine or
-backend. This is what makes Cleora embeddings stable and composable.
+An entity's start vector depends only on its key (a 64-bit hash of its type
+and id, :func:`~cleora_tensor.entity_keys`), the dimension index and the seed,
+never on the other entities or on row order, so the same entity starts from the
+same vector on any dataset, machine or backend. This is what makes Cleora embeddings stable and composable.
 
 The integer hashing runs with array-API int64 operations on the target device;
 unsigned 64-bit arithmetic is emulated on int64 (multiplication and addition wrap
@@ -14,17 +14,14 @@ array-api-strict).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import array_api_compat
-import numpy as np
-import xxhash
 
 from ._xp import device_of
 from .backends import kernels_for
 
-__all__ = ["entity_keys", "initialize"]
+__all__ = ["initialize"]
 
 _MASK64 = (1 << 64) - 1
 # splitmix64 (Steele, Lea & Flood 2014; Vigna's public-domain reference):
@@ -53,42 +50,6 @@ def _mix64_int(z: int) -> int:
 def _shr(x: Any, shift: int) -> Any:
     """Logical right shift of int64 bits."""
     return (x >> shift) & ((1 << (64 - shift)) - 1)
-
-
-def entity_keys(
-    entity_ids: Iterable[str], entity_type: str, *, method: str = "hash"
-) -> np.ndarray:
-    """64-bit keys of entities, the only input of their initial vectors.
-
-    Parameters
-    ----------
-    entity_ids : iterable of str
-        Entity ids, all of type ``entity_type``.
-    entity_type : str
-        Their entity type.
-    method : {"hash", "pycleora"}, default "hash"
-        ``"hash"``: ``xxh3_64(id, seed=xxh3_64(type))`` over UTF-8 bytes, so equal
-        ids of different types get unrelated keys. ``"pycleora"``:
-        ``xxh64(id, seed=0)``, the key of pycleora 3.2.1 (which ignores types).
-
-    Returns
-    -------
-    numpy.ndarray
-        int64, shape ``(n_entities,)``: the 64 hash bits read as a signed integer.
-
-    Raises
-    ------
-    ValueError
-        On an unknown ``method``.
-    """
-    if method == "hash":
-        type_seed = xxhash.xxh3_64_intdigest(entity_type.encode("utf-8"))
-        digests = (xxhash.xxh3_64_intdigest(i.encode("utf-8"), type_seed) for i in entity_ids)
-    elif method == "pycleora":
-        digests = (xxhash.xxh64_intdigest(i.encode("utf-8")) for i in entity_ids)
-    else:
-        raise ValueError(f"method must be 'hash' or 'pycleora', got {method!r}")
-    return np.fromiter(digests, dtype=np.uint64).view(np.int64)
 
 
 def _hash_block(keys: Any, columns: Any, seed: int, xp: Any) -> Any:
@@ -130,7 +91,7 @@ def initialize(
     Parameters
     ----------
     keys : array
-        int64, shape ``(n_entities,)``, from :func:`entity_keys`; any array-API
+        int64, shape ``(n_entities,)``, from :func:`~cleora_tensor.entity_keys`; any array-API
         namespace or a NumPy array.
     dim : int
         Embedding dimension ``d``.
@@ -172,6 +133,7 @@ def initialize(
     Examples
     --------
     >>> import array_api_strict as xp
+    >>> from cleora_tensor import entity_keys
     >>> keys = xp.asarray(entity_keys(["a", "b"], "item"))
     >>> x = initialize(keys, 4)
     >>> x.shape, x.dtype == xp.float32

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-__all__ = ["markov_matrix", "row_sums"]
+from .csr import block_rows, row_blocks, row_sums
+
+__all__ = ["markov_matrix", "transition_matrix"]
 
 
 def markov_matrix(adjacency: Any, *, kind: str = "left", degrees: Any = None) -> scipy.sparse.csr_array:
@@ -64,14 +66,14 @@ def markov_matrix(adjacency: Any, *, kind: str = "left", degrees: Any = None) ->
     if not w.has_canonical_format:
         w = w.copy()
         w.sum_duplicates()
-    blocks = _row_blocks(w.indptr)
-    degrees = np.asarray(_row_sums(w, blocks) if degrees is None else degrees, dtype=np.float64)
+    blocks = row_blocks(w.indptr)
+    degrees = np.asarray(row_sums(w, blocks) if degrees is None else degrees, dtype=np.float64)
     if degrees.shape != (n,):
         raise ValueError(f"degrees must have shape ({n},), got {degrees.shape}")
     safe = np.where(degrees > 0, degrees, 1.0)
     scale = None if kind == "left" else 1.0 / np.sqrt(safe)
     values = np.empty(w.nnz, dtype=np.float32)
-    for a, b, rows, data in _block_rows(w, blocks):
+    for a, b, rows, data in block_rows(w, blocks):
         lo, hi = w.indptr[a], w.indptr[b]
         if kind == "left":
             data /= safe[rows]
@@ -81,44 +83,36 @@ def markov_matrix(adjacency: Any, *, kind: str = "left", degrees: Any = None) ->
     return scipy.sparse.csr_array((values, w.indices, w.indptr), shape=(n, n))
 
 
-# Non-zeros per block of the float64 work (about 50 MiB of temporaries).
-_BLOCK_NNZ = 1 << 21
+def transition_matrix(graph: Any, kind: str = "left") -> scipy.sparse.csr_array:
+    """The transition matrix of a :class:`~cleora_tensor.Graph`.
 
-
-def row_sums(adjacency: scipy.sparse.csr_array) -> np.ndarray:
-    """Row sums of a canonical CSR matrix, accumulated in float64.
+    :func:`markov_matrix` of ``graph.adjacency`` with the degrees accumulated in
+    float64 while the graph was built.
 
     Parameters
     ----------
-    adjacency : scipy.sparse.csr_array
-        Shape ``(n, n)``, sorted indices without duplicates.
+    graph : Graph
+        From :meth:`Hypergraph.graph <cleora_tensor.Hypergraph.graph>`.
+    kind : {"left", "symmetric"}, default "left"
+        See :func:`markov_matrix`.
 
     Returns
     -------
-    numpy.ndarray
-        float64, shape ``(n,)``. Each row is summed sequentially in index order,
-        so the result does not depend on how rows are blocked; temporaries are
-        bounded by the row blocks.
+    scipy.sparse.csr_array
+        float32, shape ``(graph.num_entities, graph.num_entities)``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``kind``.
+
+    Examples
+    --------
+    >>> import cleora_tensor as ct
+    >>> graph = ct.read_hypergraph(iter(["a\\tb", "b\\tc"]), "node node").graph()
+    >>> transition_matrix(graph).toarray()
+    array([[0. , 1. , 0. ],
+           [0.5, 0. , 0.5],
+           [0. , 1. , 0. ]], dtype=float32)
     """
-    return _row_sums(adjacency, _row_blocks(adjacency.indptr))
-
-
-def _row_sums(w: scipy.sparse.csr_array, blocks: list[tuple[int, int]]) -> np.ndarray:
-    sums = [np.bincount(rows - a, weights=data, minlength=b - a) for a, b, rows, data in _block_rows(w, blocks)]
-    return np.concatenate(sums) if sums else np.zeros(0)
-
-
-def _row_blocks(indptr: np.ndarray) -> list[tuple[int, int]]:
-    """Row ranges ``[a, b)`` of about ``_BLOCK_NNZ`` non-zeros (whole rows)."""
-    n = len(indptr) - 1
-    cuts = np.searchsorted(indptr, np.arange(_BLOCK_NNZ, indptr[-1], _BLOCK_NNZ), side="right") - 1
-    bounds = np.unique(np.concatenate([[0], cuts.clip(0, n), [n]]))
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
-
-
-def _block_rows(w: scipy.sparse.csr_array, blocks: list[tuple[int, int]]):
-    """Per block: ``(a, b, row of each non-zero, float64 copy of its values)``."""
-    for a, b in blocks:
-        lo, hi = w.indptr[a], w.indptr[b]
-        rows = np.repeat(np.arange(a, b, dtype=w.indices.dtype), np.diff(w.indptr[a : b + 1]))
-        yield a, b, rows, w.data[lo:hi].astype(np.float64)
+    return markov_matrix(graph.adjacency, kind=kind, degrees=graph.degrees)

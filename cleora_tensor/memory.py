@@ -19,7 +19,8 @@ import numpy as np
 
 from .columns import Relation
 from .errors import InsufficientMemoryError
-from .expansion import CHUNK_ENTRIES, relation_cells
+from . import expansion
+from .expansion import relation_cells
 from .parallel import resolve_threads
 
 __all__ = [
@@ -129,7 +130,7 @@ def estimate_memory(
     index_bytes = 4 if max(n_entities, nnz) < 2**31 else 8
     reading = _READ_FIXED + _READ_PER_ID * input_ids + min(_READ_RESIDUE_PER_ID * input_ids, _READ_RESIDUE_MAX)
     kept = _KEPT_FIXED + _KEPT_PER_ID * input_ids + min(_KEPT_RESIDUE_PER_ID * input_ids, _KEPT_RESIDUE_MAX)
-    building = _BUILD_PER_ENTRY * min(pairs, CHUNK_ENTRIES) + _BUILD_PER_NNZ * nnz
+    building = _BUILD_PER_ENTRY * min(pairs, expansion.CHUNK_ENTRIES) + _BUILD_PER_NNZ * nnz
     # The float32 graph and its transition matrix (which shares the index arrays).
     matrices = nnz * (8 + index_bytes) + (n_entities + 1) * index_bytes + _PER_ENTITY * n_entities
     vectors = 0

@@ -162,7 +162,7 @@ def stack_views(
     stacked = np.zeros((batch, len(views), dim), dtype=np.float32)
     mask = np.zeros((batch, len(views)), dtype=bool)
     for v, view in enumerate(views):
-        rows = view._entities().rows(entity_ids, types)
+        rows = view.rows(entity_ids, types)
         found = rows >= 0
         # Gather in the view's own namespace/device, then move only those rows.
         xp = namespace(view.vectors)

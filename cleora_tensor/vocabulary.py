@@ -4,13 +4,16 @@ numbered by first occurrence in row-major input order."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .init import entity_keys
-from .io import TokenTable
+from .keys import entity_keys
+
+if TYPE_CHECKING:  # the input is io's; io is not needed to encode it
+    from .io import TokenTable
 
 __all__ = ["Vocabulary", "encode"]
 

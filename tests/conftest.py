@@ -75,12 +75,14 @@ def backend_of():
 
 
 @pytest.fixture(params=BACKEND_CASES)
-def backend(request, monkeypatch):
-    """``(xp, device)`` of one backend case; ``-generic`` cases choose the generic
-    kernel set for every backend (the one place kernel sets are chosen)."""
-    from cleora_tensor.backends import Backend, generic_kernels
+def backend(request):
+    """``(xp, device)`` of one backend case; ``-generic`` cases run the test inside
+    :func:`~cleora_tensor.backends.use_generic_kernels`."""
+    from cleora_tensor.backends import use_generic_kernels
 
     chosen = backend_case(request.param)
     if request.param.endswith("-generic"):
-        monkeypatch.setattr(Backend, "kernels", lambda self, threads=None: generic_kernels(threads))
-    return chosen
+        with use_generic_kernels():
+            yield chosen
+    else:
+        yield chosen

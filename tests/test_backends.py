@@ -60,7 +60,7 @@ def sample(n=500, d=16, seed=0):
 
 def karate():
     """The karate club graph shipped with the package: 34 entities, 156 non-zeros."""
-    return ct.Hypergraph.read(dataset_path("karate_club"), "node node").graph()
+    return ct.read_hypergraph(dataset_path("karate_club"), "node node").graph()
 
 
 # --- registry, lazy imports, errors -------------------------------------------
@@ -201,7 +201,7 @@ def test_cosine_top_k_on_every_namespace(xp, device):
 
 
 def test_reference_operator_uses_only_the_standard(xp, device):
-    matrix = karate().markov("left")
+    matrix = ct.transition_matrix(karate(), "left")
     x = ct.initialize(karate().keys(), 24)
     operator = ArrayAPIOperator(matrix, xp=xp, device=device)
     assert operator.shape == (34, 34)
@@ -241,9 +241,9 @@ def test_propagate_runs_on_every_namespace(xp, device):
     graph = karate()
     x0 = ct.initialize(graph.keys(), 16)
     options = dict(iterations=6, residual=0.2, whiten="zca", whiten_floor=0.1, tol=1e-9)
-    expected = ct.propagate(graph.markov("left"), x0, **options)
+    expected = ct.propagate(ct.transition_matrix(graph, "left"), x0, **options)
     x = xp.asarray(x0, device=device)
-    operator = get_backend(x).operator(graph.markov("left"), threads=1)
+    operator = get_backend(x).operator(ct.transition_matrix(graph, "left"), threads=1)
     result = ct.propagate(operator, x, **options)
     assert_array(result.vectors, xp, device, xp.float32, (34, 16))
     assert result.iterations == 6 and not result.converged
@@ -287,7 +287,7 @@ def test_torch_operator_is_csr_float32_and_matches_scipy(torch):
     from cleora_tensor.backends.torch import TorchOperator
 
     graph = karate()
-    matrix = graph.markov("left")
+    matrix = ct.transition_matrix(graph, "left")
     operator = TorchOperator(matrix, device="cpu", threads=1)
     assert operator.matrix.layout == torch.sparse_csr and operator.matrix.dtype == torch.float32
     assert operator.matrix.crow_indices().dtype == torch.int64  # measured faster than int32 on the CPU
@@ -329,7 +329,7 @@ def test_torch_loop_is_bit_identical_for_any_thread_count(torch):
     x0 = ct.initialize(graph.keys(), 16)
     runs = []
     for threads in (1, 2):
-        operator = get_backend("torch").operator(graph.markov("left"), threads=threads)
+        operator = get_backend("torch").operator(ct.transition_matrix(graph, "left"), threads=threads)
         result = ct.propagate(operator, torch.from_numpy(x0), iterations=10, whiten="pca", whiten_each_step=True,
                               threads=threads)
         runs.append(result.vectors.numpy())
@@ -386,7 +386,7 @@ def test_cupy_operator_orders(backend_of):
     from cleora_tensor.backends.cupy import CupyOperator
 
     graph = karate()
-    matrix = graph.markov("left")
+    matrix = ct.transition_matrix(graph, "left")
     operator = CupyOperator(matrix, device=device)
     assert operator.matrix.indices.dtype == cupy.int32
     x = ct.initialize(graph.keys(), 32)
@@ -416,7 +416,7 @@ def _sample_cosines(vectors, rows):
 
 @pytest.mark.parametrize(("relative", "columns"), REAL)
 def test_initial_matrix_bit_identical_on_real_data(data_file, torch, relative, columns):
-    graph = ct.Hypergraph.read(data_file(relative), columns).graph()
+    graph = ct.read_hypergraph(data_file(relative), columns).graph()
     keys = graph.keys()
     expected = ct.initialize(keys, 256)
     for chosen in (get_backend("array_api", device=array_api_strict.Device("device1")), get_backend("torch")):
@@ -459,7 +459,7 @@ def test_torch_cpu_agrees_with_scipy_on_real_data(data_file, torch, relative, co
 
 def test_embed_with_a_torch_initial_returns_torch_vectors(data_file, torch):
     path = data_file("cora/edges.tsv")
-    graph = ct.Hypergraph.read(path, "node node").graph()
+    graph = ct.read_hypergraph(path, "node node").graph()
     initial = torch.from_numpy(ct.initialize(graph.keys(), 64))
     emb = ct.embed(path, columns="node node", dim=64, initial=initial)
     assert isinstance(emb.vectors, torch.Tensor) and emb.vectors.device == initial.device
@@ -469,3 +469,16 @@ def test_embed_with_a_torch_initial_returns_torch_vectors(data_file, torch):
                                atol=1e-3)
     with pytest.raises(ValueError, match="conflicts"):
         ct.embed(path, columns="node node", dim=64, initial=initial, backend="scipy")
+
+
+def test_use_generic_kernels_chooses_the_generic_set_for_every_backend():
+    from cleora_tensor.backends import use_generic_kernels
+    from cleora_tensor.backends.kernels_generic import GenericKernels
+    from cleora_tensor.backends.kernels_numpy import NumpyKernels
+
+    assert isinstance(get_backend("scipy").kernels(2), NumpyKernels)
+    with use_generic_kernels():
+        assert isinstance(get_backend("scipy").kernels(2), GenericKernels)
+        x = sample(50, 4)
+        np.testing.assert_allclose(ct.normalize_rows(x), ct.normalize_rows(x, kernels=get_backend("scipy").kernels()))
+    assert isinstance(get_backend("scipy").kernels(2), NumpyKernels)

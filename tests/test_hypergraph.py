@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cleora_tensor import DataWarning, Hypergraph
+from cleora_tensor import DataWarning, read_hypergraph, transition_matrix
 
 
 def dense(graph):
@@ -14,7 +14,7 @@ def dense(graph):
 
 
 def build(lines, columns, **options):
-    return Hypergraph.from_iterator(iter(lines), columns).graph(**options)
+    return read_hypergraph(iter(lines), columns).graph(**options)
 
 
 def test_plain_relation_adds_weight_both_ways():
@@ -81,7 +81,7 @@ def test_joint_graph_sums_relations_with_equal_row_mass():
 
 
 def test_pairwise_graphs_one_per_relation():
-    hg = Hypergraph.from_iterator(iter(["u1\ti1\ts1", "u2\ti1\ts2"]), "user item store")
+    hg = read_hypergraph(iter(["u1\ti1\ts1", "u2\ti1\ts2"]), "user item store")
     graphs = hg.graphs("pairwise")
     assert [g.name for g in graphs] == ["user__item", "user__store", "item__store"]
     assert graphs[0].entity_ids == ["u1", "u2", "i1"]
@@ -89,13 +89,13 @@ def test_pairwise_graphs_one_per_relation():
 
 
 def test_vocabulary_is_row_major_first_occurrence_type_by_type():
-    hg = Hypergraph.from_iterator(iter(["b\ta\tx", "c\tb\ty"]), "node node tag")
+    hg = read_hypergraph(iter(["b\ta\tx", "c\tb\ty"]), "node node tag")
     assert hg.vocabulary.ids.to_pylist() == ["b", "a", "c", "x", "y"]
     assert hg.vocabulary.type_names == ("node", "tag")
 
 
 def test_empty_cells_make_no_edges_and_isolated_entities_are_left_out():
-    hg = Hypergraph.from_iterator(iter(["u\t", "v\tw"]), "user complex::item")
+    hg = read_hypergraph(iter(["u\t", "v\tw"]), "user complex::item")
     g = hg.graph()
     assert g.entity_ids == ["v", "w"]
     assert hg.table_stats["empty_ids"] == 1  # the empty cell is reported
@@ -116,14 +116,14 @@ def test_clique_guard_leaves_linear_relations_alone():
 
 def test_markov_rows_sum_to_one():
     g = build(["u\ta b c", "v\ta", "u\tc"], "user complex::item")
-    left = g.markov("left")
+    left = transition_matrix(g, "left")
     np.testing.assert_allclose(left.sum(axis=1), 1.0, rtol=1e-6)
-    sym = g.markov("symmetric").toarray()
+    sym = transition_matrix(g, "symmetric").toarray()
     np.testing.assert_allclose(sym, sym.T, rtol=1e-6)
 
 
 def test_groceries_star_expansion(data_file):
-    hg = Hypergraph.read(data_file("groceries/baskets.tsv"), "transient::basket complex::item")
+    hg = read_hypergraph(data_file("groceries/baskets.tsv"), "transient::basket complex::item")
     g = hg.graph()
     assert int(g.output.sum()) == 169
     assert g.num_entities == 169 + 9835

@@ -8,9 +8,9 @@ import pytest
 import scipy.sparse
 
 import cleora_tensor.expansion as expansion
-import cleora_tensor.markov as markov_module
+import cleora_tensor.csr as csr
 import cleora_tensor.memory as memory
-from cleora_tensor import Hypergraph, estimate_memory, markov_matrix
+from cleora_tensor import estimate_memory, markov_matrix, read_hypergraph, transition_matrix
 from cleora_tensor.cli import main
 from cleora_tensor.errors import InsufficientMemoryError
 from cleora_tensor.memory import BASELINE_BYTES, available_memory
@@ -56,7 +56,7 @@ def bits(matrix):
     ],
 )
 def test_graph_counts_expanded_pairs(lines, spec, options, pairs):
-    assert Hypergraph.from_iterator(lines, spec).graph(**options).pairs == pairs
+    assert read_hypergraph(iter(lines), spec).graph(**options).pairs == pairs
 
 
 # ------------------------------------------------------- chunked == one shot
@@ -77,7 +77,7 @@ SPEC = "complex::user complex::reflexive::item store weight::w"
 
 @pytest.mark.parametrize("chunk", [1, 64, 5000])
 def test_chunked_expansion_equals_one_shot_bit_for_bit(monkeypatch, chunk):
-    hypergraph = Hypergraph.from_iterator(random_lines(), SPEC)
+    hypergraph = read_hypergraph(iter(random_lines()), SPEC)
     whole = hypergraph.graph(max_cell_size=None)
     assert whole.pairs > 20 * 5000  # several chunks even at the largest size tried
     monkeypatch.setattr(expansion, "CHUNK_ENTRIES", chunk)
@@ -88,13 +88,13 @@ def test_chunked_expansion_equals_one_shot_bit_for_bit(monkeypatch, chunk):
     np.testing.assert_allclose(chunked.degrees, whole.degrees, rtol=1e-13)
     # ... but not the float32 transition matrices.
     for kind in ("left", "symmetric"):
-        assert bits(chunked.markov(kind)) == bits(whole.markov(kind))
+        assert bits(transition_matrix(chunked, kind)) == bits(transition_matrix(whole, kind))
 
 
 def test_graph_memory_follows_nonzeros_not_pairs(monkeypatch):
     # 200 baskets of the same 100 items: 2,000,000 clique pairs, 10,000 non-zeros.
     lines = [" ".join(f"i{k}" for k in range(100))] * 200
-    hypergraph = Hypergraph.from_iterator(lines, "complex::reflexive::item")
+    hypergraph = read_hypergraph(iter(lines), "complex::reflexive::item")
     monkeypatch.setattr(expansion, "CHUNK_ENTRIES", 1 << 14)
     tracemalloc.start()
     try:
@@ -112,10 +112,10 @@ def test_markov_blocks_do_not_change_the_result(monkeypatch):
     w = scipy.sparse.random(60, 60, density=0.2, random_state=3, format="csr")
     w = scipy.sparse.csr_array(w + w.T)
     expected = {kind: bits(markov_matrix(w, kind=kind)) for kind in ("left", "symmetric")}
-    monkeypatch.setattr(markov_module, "_BLOCK_NNZ", 7)
+    monkeypatch.setattr(csr, "_BLOCK_NNZ", 7)
     for kind in ("left", "symmetric"):
         assert bits(markov_matrix(w, kind=kind)) == expected[kind]
-    np.testing.assert_allclose(markov_module.row_sums(w), w.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(csr.row_sums(w), w.sum(axis=1), rtol=1e-12)
 
 
 # -------------------------------------------------------------------- estimate
@@ -213,14 +213,14 @@ def test_refusal_names_the_cell_size_that_fits(tmp_path, capsys, little_memory, 
 def test_refusal_without_a_guard_to_lower_says_so(monkeypatch):
     monkeypatch.setattr(memory, "resident_memory", lambda: BASELINE_BYTES)
     monkeypatch.setattr(memory, "available_memory", lambda: 0)
-    hypergraph = Hypergraph.from_iterator(["a\tb", "b\tc"], "node node")
+    hypergraph = read_hypergraph(iter(["a\tb", "b\tc"]), "node node")
     with pytest.raises(InsufficientMemoryError, match="<lines>: building the graph .* transient::"):
         hypergraph.graph()
 
 
 def test_no_check_where_the_system_does_not_say(monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda: None)
-    assert Hypergraph.from_iterator(["a\tb"], "node node").graph().nnz == 2
+    assert read_hypergraph(iter(["a\tb"]), "node node").graph().nnz == 2
 
 
 def test_available_memory_takes_the_smaller_of_meminfo_and_cgroup(monkeypatch):

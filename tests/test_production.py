@@ -121,7 +121,7 @@ def test_combine_aligns_by_type_and_id(data_file):
 
 def test_features_mapping_and_mixing():
     features = {"a": np.ones(4), ("n", "b"): np.full(4, 2.0)}
-    graph = ct.Hypergraph.from_iterator(iter(LINES), "n n").graph()
+    graph = ct.read_hypergraph(iter(LINES), "n n").graph()
     hashed = ct.initialize(graph.keys(), 4)
     start = ct.embed(iter(LINES), columns="n n", dim=4, iterations=0, whiten="none", initial=features,
                      feature_weight=0.25).vectors
@@ -149,7 +149,7 @@ def test_features_are_recorded_in_the_saved_config(tmp_path):
 
 def test_features_from_torch_tensor_array():
     torch = pytest.importorskip("torch")
-    graph = ct.Hypergraph.from_iterator(iter(LINES), "n n").graph()
+    graph = ct.read_hypergraph(iter(LINES), "n n").graph()
     initial = torch.ones(graph.num_entities, 4)
     out = ct.embed(iter(LINES), columns="n n", dim=4, iterations=0, whiten="none", initial={"a": initial[0]})
     np.testing.assert_allclose(np.asarray(out.vectors)[0], 1.0)
@@ -157,7 +157,7 @@ def test_features_from_torch_tensor_array():
 
 def test_weight_column_on_movielens_ratings(data_file):
     path = data_file("movielens_100k/interactions.tsv")
-    graph = ct.Hypergraph.read(path, "user item weight::rating ignore::time").graph()
+    graph = ct.read_hypergraph(path, "user item weight::rating ignore::time").graph()
     rows = [l.split("\t") for l in path.read_text().splitlines()]
     first_user = rows[0][0]
     expected = sum(float(r[2]) for r in rows if r[0] == first_user)

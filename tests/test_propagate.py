@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse
 
 import cleora_tensor.backends.scipy as scipy_backend
-from cleora_tensor import Hypergraph, get_backend, initialize, propagate, whiten
+from cleora_tensor import get_backend, initialize, propagate, read_hypergraph, transition_matrix, whiten
 from cleora_tensor.backends.scipy import ScipyOperator
 
 
@@ -160,10 +160,10 @@ def test_backend_registry():
 
 
 def test_left_and_symmetric_embeddings_on_real_graph(data_file):
-    graph = Hypergraph.read(data_file("cora/edges.tsv"), "node node").graph()
+    graph = read_hypergraph(data_file("cora/edges.tsv"), "node node").graph()
     x = initialize(graph.keys(), 32)
     for kind in ("left", "symmetric"):
-        out = propagate(graph.markov(kind), x, iterations=5).vectors
+        out = propagate(transition_matrix(graph, kind), x, iterations=5).vectors
         assert out.shape == (2708, 32) and np.isfinite(out).all()
 
 

@@ -72,3 +72,29 @@ def test_modules_stay_small():
         if len(path.read_text().splitlines()) > 420
     }
     assert long == {}
+
+
+def _closure(name: str, graph: dict[str, set[str]]) -> set[str]:
+    seen, todo = set(), [name]
+    while todo:
+        for other in graph[todo.pop()] - seen - {""}:
+            seen.add(other)
+            todo.append(other)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("stage", "later"),
+    [
+        ("io", {"hypergraph", "markov", "propagation", "pipeline", "embedding"}),
+        ("hypergraph", {"io", "init", "markov", "propagation", "pipeline", "embedding"}),
+        ("markov", {"io", "hypergraph", "propagation", "pipeline", "embedding"}),
+        ("propagation", {"io", "hypergraph", "markov", "pipeline", "embedding"}),
+    ],
+)
+def test_data_flows_one_way(stage, later):
+    # input -> hypergraph -> transition matrix -> backend -> loop -> Embedding:
+    # a stage never imports another stage (only pipeline composes them).
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    assert _closure(stage, graph) & later == set()

@@ -53,7 +53,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import array_api_compat
 
-from .kernels import backend_kernels, generic_kernels, kernels_for
+from .kernels import backend_kernels, generic_kernels, kernels_for, use_generic_kernels
 
 __all__ = [
     "Backend",
@@ -64,6 +64,7 @@ __all__ = [
     "get_backend",
     "import_optional",
     "kernels_for",
+    "use_generic_kernels",
     "select_backend",
 ]
 

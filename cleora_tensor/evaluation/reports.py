@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..api import embed
+from ..pipeline import embed
 from ..embedding import Embedding
 from .classification import node_classification
 from .inputs import Rows, read_labels, read_rows, read_split

@@ -1,4 +1,8 @@
-"""``embed``: input table -> hypergraph -> transition matrix -> propagation -> Embedding."""
+"""The pipeline: input table -> hypergraph -> transition matrix -> backend -> propagation -> Embedding.
+
+The only module that composes the stages; each stage module knows its input
+type, never the stage before it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-
+import pyarrow as pa
 from tqdm import tqdm
 
 from ._xp import namespace, to_numpy
@@ -16,13 +20,52 @@ from .backends import Backend
 from .config import EmbedConfig
 from .embedding import Embedding, TrainedState
 from .finite import first_nonfinite
+from .columns import ColumnSpec
 from .hypergraph import Graph, Hypergraph
 from .init import initialize
+from .io import read_table
+from .markov import transition_matrix
 from .memory import check_propagation_memory
 from .propagation import propagate_config
 from .runtime import Runtime
 
-__all__ = ["embed", "embed_graph"]
+__all__ = ["embed", "embed_graph", "read_hypergraph"]
+
+
+def read_hypergraph(source: Any, columns: str | ColumnSpec, **options: Any) -> Hypergraph:
+    """Read a table and build its :class:`~cleora_tensor.Hypergraph`.
+
+    Parameters
+    ----------
+    source : path, list of paths, iterable of lines, or table
+        See :func:`~cleora_tensor.read_table` (pycleora's ``SparseMatrix.from_files``
+        takes paths, ``from_iterator`` lines; both are sources here).
+    columns : str or ColumnSpec
+        Column specification (see :func:`~cleora_tensor.parse_columns`).
+    **options
+        ``input_format``, ``skip_bad_rows``, ``progress``, ... for
+        :func:`~cleora_tensor.read_table`.
+
+    Returns
+    -------
+    Hypergraph
+
+    Raises
+    ------
+    ColumnSpecError, InputFormatError, OSError
+        From parsing the specification and reading the input.
+
+    Examples
+    --------
+    >>> hg = read_hypergraph(iter(["a\\tb", "b\\tc"]), "node node")
+    >>> hg.graph().entity_ids
+    ['a', 'b', 'c']
+    """
+    hypergraph = Hypergraph.from_table(read_table(source, columns, **options))
+    # The parsed table is gone: hand the pages pyarrow's pool keeps cached back
+    # to the system before the graph is built (about 40 bytes per input id).
+    pa.default_memory_pool().release_unused()
+    return hypergraph
 
 
 def embed(
@@ -169,7 +212,7 @@ def embed(
         raise ValueError("an initial array needs joint mode (one graph); pass a mapping id -> vector")
     # An unusable backend or device fails here, before the input is read.
     chosen = runtime.select(like=_array_or_none(initial))
-    hypergraph = Hypergraph.read(
+    hypergraph = read_hypergraph(
         source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=runtime.progress
     )
     graphs = hypergraph.graphs(config.relations, max_cell_size=config.max_cell_size)
@@ -242,7 +285,7 @@ def _check_memory(graphs: list[Graph], config: EmbedConfig, runtime: Runtime, ch
 
 def _embed_graph(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runtime, chosen: Backend) -> Embedding:
     """:func:`embed_graph` with its options validated and its backend ``chosen`` (by ``runtime``)."""
-    operator = chosen.operator(graph.markov(config.propagation), threads=runtime.threads)
+    operator = chosen.operator(transition_matrix(graph, config.propagation), threads=runtime.threads)
     x, featured = _initial_vectors(graph, config, initial, runtime.threads, chosen)
     config = dataclasses.replace(config, features=featured)
     output = graph.output

@@ -27,7 +27,7 @@ def test_embed_records_its_configuration():
 
 def test_initial_vectors_replace_the_hash_init():
     lines = ["a\tb", "b\tc", "c\ta"]
-    graph = ct.Hypergraph.from_iterator(iter(lines), "n n").graph()
+    graph = ct.read_hypergraph(iter(lines), "n n").graph()
     initial = np.eye(3, 4, dtype=np.float32)
     emb = ct.embed(iter(lines), columns="n n", dim=4, iterations=0, whiten="none", initial=initial)
     np.testing.assert_array_equal(emb.vectors, initial)
@@ -135,7 +135,7 @@ def test_embed_selects_the_backend_once(monkeypatch):
 def test_embed_graph_keywords_match_embed():
     lines = ["a\tb", "b\tc", "c\ta", "c\td"]
     expected = ct.embed(iter(lines), columns="n n", dim=8, iterations=3, threads=1, keep_state=False)
-    graph = ct.Hypergraph.from_iterator(iter(lines), "n n").graph()
+    graph = ct.read_hypergraph(iter(lines), "n n").graph()
     config = ct.EmbedConfig.from_preset("classification", columns="n n", dim=8, iterations=3)
     got = ct.embed_graph(graph, config, threads=1, backend="scipy", device="cpu", keep_state=False)
     np.testing.assert_array_equal(got.vectors, expected.vectors)
