@@ -66,6 +66,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _size(text: str) -> int:
+    from .memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("memory_limit ")) from None
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, like every other error; exit status 2."""
 
@@ -85,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
     embed.add_argument("--backend", choices=available_backends(), default="scipy", help="backend; torch and cupy need their pip extras (default: scipy)")
     embed.add_argument("--device", default=None, help="device of the backend, e.g. cpu, cuda, cuda:1 (default: the backend's: cpu; the current GPU for cupy)")
+    embed.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE", help="memory the run may use, e.g. 8G; beyond it, propagate out of core in column slices of an -o FILE.npy (default: the memory available; out of core automatically with an .npy output)")
     embed.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     embed.set_defaults(handler=_cmd_embed)
 
@@ -103,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="describe the graph of input files", description="Count rows, entities, relations and non-zeros, and estimate the memory of embedding.")
     _embed_options(info)
     info.add_argument("--threads", type=_positive, default=None, help="CPU threads for the memory estimate (default: all cores)")
+    info.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE", help="memory limit of the planned embed, e.g. 8G (default: the memory available)")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=_cmd_info)
 
@@ -187,11 +198,13 @@ def _embed_keywords(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_embed(args: argparse.Namespace) -> None:
     from . import embed
     from .columns import parse_columns
-    from .formats import save_embeddings
+    from .formats import infer_format, save_embeddings
 
     start = time.perf_counter()
     names = [r.name for r in parse_columns(args.columns).relations] if args.relations == "pairwise" else [None]
     paths, fmt = _output_paths(args.output, args.format, names, args.inputs)
+    # embed writes a joint result itself (out of core, it computes it in the file).
+    written_by_embed = names == [None] and fmt == infer_format(paths[0])
     result = embed(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
         columns=args.columns,
@@ -199,10 +212,13 @@ def _cmd_embed(args: argparse.Namespace) -> None:
         input_format=args.input_format,
         skip_bad_rows=args.skip_bad_rows,
         progress=not args.quiet,
+        memory_limit=args.memory_limit,
+        output=paths[0] if written_by_embed else None,
         **_embed_keywords(args),
     )
     embeddings = [result[name] for name in names] if isinstance(result, dict) else [result]
-    save_embeddings(list(zip(embeddings, paths)), fmt)
+    if not written_by_embed:
+        save_embeddings(list(zip(embeddings, paths)), fmt)
     if not args.quiet:
         for path, embedding in zip(paths, embeddings):
             print(f"{PROG}: wrote {len(embedding)} vectors of dim {embedding.dim} to {path}", file=sys.stderr)
@@ -230,8 +246,9 @@ def _cmd_embed_new(args: argparse.Namespace) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
+    from .backends.kernels_numpy import NORM_COLUMNS
+    from .memory import BASELINE_BYTES, available_memory, estimate_memory, resident_memory, slice_dim_for
     from .pipeline import read_hypergraph
-    from .memory import BASELINE_BYTES, estimate_memory
 
     hypergraph = read_hypergraph(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
@@ -249,6 +266,27 @@ def _cmd_info(args: argparse.Namespace) -> None:
         )
         for g in graphs
     ]
+    # The mode embed would choose (as plan_slices does, for an .npy output).
+    available, resident = available_memory(), resident_memory()
+    budget = args.memory_limit or (None if available is None or resident is None else available + resident)
+    limit = args.memory_limit or (None if budget is None else resident + available * 3 // 4)
+    first = graphs[0]
+
+    def whole_run(width: int | None) -> int:
+        return estimate_memory(
+            first.num_entities, first.nnz, dim, threads=args.threads, pairs=first.pairs,
+            input_ids=hypergraph.n_ids, output_entities=int(first.output.sum()), slice_dim=width,
+        )
+
+    in_memory = budget is None or estimates[0] <= budget or len(graphs) > 1
+    width = None if in_memory else slice_dim_for(limit, whole_run, dim, columns=NORM_COLUMNS)
+    out_of_core = whole_run(width or min(NORM_COLUMNS, dim))
+    if in_memory:
+        mode = "in memory"
+    elif width is None:
+        mode = f"refused: needs about {out_of_core / 2**30:.1f} GiB even out of core"
+    else:
+        mode = f"out of core, {-(-dim // width)} slices of {width} columns (needs -o FILE.npy)"
     report: dict[str, Any] = {
         "columns": hypergraph.spec.spec,
         "rows": hypergraph.n_rows,
@@ -273,6 +311,9 @@ def _cmd_info(args: argparse.Namespace) -> None:
         "dim": dim,
         # Of the whole embed run; pairwise mode holds every graph at once (a bound).
         "estimated_peak_memory_bytes": BASELINE_BYTES + sum(e - BASELINE_BYTES for e in estimates),
+        "estimated_out_of_core_peak_memory_bytes": out_of_core if len(graphs) == 1 else None,
+        "memory_limit_bytes": limit,
+        "mode": mode if len(graphs) == 1 else "in memory (pairwise relations do not run out of core)",
     }
     if args.json:
         print(json.dumps(report, indent=2))

@@ -81,10 +81,12 @@ def initialize(
     *,
     seed: int = 0,
     method: str = "hash",
+    first_dim: int = 0,
     threads: int | None = None,
     xp: Any = None,
     device: Any = None,
     kernels: Any = None,
+    out: Any = None,
 ) -> Any:
     """Deterministic initial embedding from entity keys.
 
@@ -108,6 +110,11 @@ def initialize(
         as int64, ``value = (h % 2**23) / 2**23`` with the remainder truncated
         toward zero. Use it to reproduce pycleora embeddings; it is not the
         default because consecutive dimensions of its values are correlated.
+    first_dim : int, default 0
+        Index of the first dimension produced: the result holds dimensions
+        ``first_dim .. first_dim + dim - 1`` of a wider embedding, bit for bit
+        (each dimension depends only on its index; out-of-core propagation
+        computes the embedding in such column slices).
     threads : int or None, default None
         CPU worker threads of the kernels (all cores if None); results do not
         depend on it. Ignored when ``kernels`` is given.
@@ -118,17 +125,21 @@ def initialize(
     kernels : kernel set, optional
         From :meth:`Backend.kernels <cleora_tensor.backends.Backend.kernels>`;
         default: that of the result's backend.
+    out : array, optional
+        float32, shape ``(n_entities, dim)``, C-contiguous, in ``xp`` on
+        ``device``: written instead of a new array.
 
     Returns
     -------
     array
-        float32, shape ``(n_entities, dim)``, in ``xp`` on ``device``.
+        float32, shape ``(n_entities, dim)``, in ``xp`` on ``device`` (``out``
+        if given).
 
     Raises
     ------
     ValueError
-        On ``dim < 1``, a seed outside ``[0, 2**63)``, an unknown ``method`` or
-        an invalid ``threads``.
+        On ``dim < 1``, a seed outside ``[0, 2**63)``, a negative ``first_dim``,
+        an unknown ``method`` or an invalid ``threads``.
 
     Examples
     --------
@@ -143,10 +154,13 @@ def initialize(
         raise ValueError(f"dim must be a positive int, got {dim!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    if isinstance(first_dim, bool) or not isinstance(first_dim, int) or first_dim < 0:
+        raise ValueError(f"first_dim must be a non-negative int, got {first_dim!r}")
+    dims = range(first_dim, first_dim + dim)
     if method == "hash":
-        block_values, offsets = _hash_block, [_signed((j + 1) * _GAMMA) for j in range(dim)]
+        block_values, offsets = _hash_block, [_signed((j + 1) * _GAMMA) for j in dims]
     elif method == "pycleora":
-        block_values, offsets = _pycleora_block, [_signed(j + seed) for j in range(dim)]
+        block_values, offsets = _pycleora_block, [_signed(j + seed) for j in dims]
     else:
         raise ValueError(f"method must be 'hash' or 'pycleora', got {method!r}")
     if xp is None:
@@ -154,6 +168,9 @@ def initialize(
     keys = xp.asarray(keys, dtype=xp.int64, device=device)
     device = device_of(keys) if device is None else device
     columns = xp.asarray(offsets, dtype=xp.int64, device=device)
-    out = xp.empty((keys.shape[0], dim), dtype=xp.float32, device=device)
+    if out is None:
+        out = xp.empty((keys.shape[0], dim), dtype=xp.float32, device=device)
+    elif tuple(out.shape) != (keys.shape[0], dim) or out.dtype != xp.float32:
+        raise ValueError(f"out must be a float32 array of shape {(keys.shape[0], dim)}, got {out.dtype} {tuple(out.shape)}")
     kernels_for(out, threads, kernels).fill(out, keys, columns, block_values, seed)
     return out

@@ -20,7 +20,7 @@ def mapped_blocks(array: np.memmap) -> Iterator[tuple[int, np.ndarray]]:
     Parameters
     ----------
     array : numpy.memmap
-        Shape ``(n, d)``, C order.
+        Shape ``(n, d)``, C or Fortran order.
 
     Yields
     ------
@@ -32,7 +32,7 @@ def mapped_blocks(array: np.memmap) -> Iterator[tuple[int, np.ndarray]]:
         slower). The mapped pages are released (:func:`release_pages`) before
         the next block is read, so resident memory stays about one block.
     """
-    rows = max(1, BLOCK_BYTES // max(1, array.strides[0]))
+    rows = max(1, BLOCK_BYTES // max(1, array.itemsize * array.shape[1]))
     for start in range(0, max(len(array), 1), rows):
         yield start, np.array(array[start : start + rows])
         release_pages(array)

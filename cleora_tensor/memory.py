@@ -30,7 +30,11 @@ __all__ = [
     "check_memory",
     "check_propagation_memory",
     "estimate_memory",
+    "format_size",
+    "parse_size",
+    "propagation_bytes",
     "resident_memory",
+    "slice_dim_for",
 ]
 
 _MIB = 1 << 20
@@ -65,6 +69,7 @@ def estimate_memory(
     pairs: int | None = None,
     input_ids: int = 0,
     output_entities: int | None = None,
+    slice_dim: int | None = None,
 ) -> int:
     """Estimated peak resident memory of embedding one graph on the SciPy backend.
 
@@ -91,6 +96,9 @@ def estimate_memory(
         :attr:`~cleora_tensor.Hypergraph.n_ids`).
     output_entities : int or None, default None
         Entities that get vectors (not transient); None: all.
+    slice_dim : int or None, default None
+        Out-of-core propagation in column slices of this width
+        (:mod:`~cleora_tensor.outofcore`); None: in memory.
 
     Returns
     -------
@@ -133,18 +141,119 @@ def estimate_memory(
     building = _BUILD_PER_ENTRY * min(pairs, expansion.CHUNK_ENTRIES) + _BUILD_PER_NNZ * nnz
     # The float32 graph and its transition matrix (which shares the index arrays).
     matrices = nnz * (8 + index_bytes) + (n_entities + 1) * index_bytes + _PER_ENTITY * n_entities
-    vectors = 0
-    if dim:
-        outputs = n_entities if output_entities is None else output_entities
-        # Two (n, dim) float32 buffers; while propagating, the whitening's float64
-        # temporaries; at the end, the output rows copied out when some entities
-        # are transient, and the writer's copy of a block of at most 16 MiB.
-        tasks = -(-n_entities // _WHITEN_TASK_ROWS) + 4
-        whitening = resolve_threads(threads) * (_WHITEN_ROWS * dim * 12 + _PER_THREAD) + tasks * dim * dim * 8
-        copied = outputs if outputs < n_entities else 0
-        writing = 4 * dim * copied + min(16 * _MIB, 4 * dim * n_entities)
-        vectors = 4 * dim * 2 * n_entities + max(whitening, writing)
+    vectors = _vectors_bytes(n_entities, dim, threads, output_entities, slice_dim)
     return BASELINE_BYTES + max(reading, kept + max(building, matrices + vectors))
+
+
+def propagation_bytes(
+    n_entities: int,
+    nnz: int,
+    dim: int,
+    *,
+    threads: int | None = None,
+    output_entities: int | None = None,
+    slice_dim: int | None = None,
+) -> int:
+    """Bytes that propagating a built graph adds to what is resident.
+
+    The transition matrix (float32 values; it shares the graph's index
+    arrays) and the vectors term of :func:`estimate_memory` (in memory, or out
+    of core in slices of ``slice_dim`` columns). Parameters as there.
+
+    Returns
+    -------
+    int
+    """
+    return 4 * nnz + _vectors_bytes(n_entities, dim, threads, output_entities, slice_dim)
+
+
+def _vectors_bytes(
+    n_entities: int, dim: int, threads: int | None, output_entities: int | None, slice_dim: int | None
+) -> int:
+    """The ``vectors`` term of :func:`estimate_memory`."""
+    if not dim:
+        return 0
+    if slice_dim is not None:
+        return _out_of_core_bytes(n_entities, dim, min(slice_dim, dim))
+    outputs = n_entities if output_entities is None else output_entities
+    # Two (n, dim) float32 buffers; while propagating, the whitening's float64
+    # temporaries; at the end, the output rows copied out when some entities
+    # are transient, and the writer's copy of a block of at most 16 MiB.
+    tasks = -(-n_entities // _WHITEN_TASK_ROWS) + 4
+    whitening = resolve_threads(threads) * (_WHITEN_ROWS * dim * 12 + _PER_THREAD) + tasks * dim * dim * 8
+    copied = outputs if outputs < n_entities else 0
+    writing = 4 * dim * copied + min(16 * _MIB, 4 * dim * n_entities)
+    return 4 * dim * 2 * n_entities + max(whitening, writing)
+
+
+def _out_of_core_bytes(n_entities: int, dim: int, slice_dim: int) -> int:
+    """Vectors term of out-of-core propagation (see :mod:`cleora_tensor.outofcore`)."""
+    # Two (n, w) float32 slices; row sums
+    # (float32 |y|^2 and divisors, float64 |y|^2, y.x, |x|^2 and their change);
+    # a whitening row block (read buffer, block, float64 task buffer) and
+    # dim x dim float64 moments; the transposition buffers (16 MiB each).
+    slices = 2 * 4 * slice_dim * n_entities
+    row_sums = 56 * n_entities
+    blocks = min(n_entities, _WHITEN_TASK_ROWS) * dim * 16 + 4 * dim * dim * 8 + 2 * min(16 * _MIB, 4 * n_entities * dim)
+    return slices + row_sums + blocks
+
+
+def slice_dim_for(budget: int, cost: Callable[[int], int], dim: int, *, columns: int) -> int | None:
+    """The widest column slice whose out-of-core ``cost`` fits in ``budget`` bytes.
+
+    Parameters
+    ----------
+    budget : int
+        Bytes allowed.
+    cost : callable
+        ``cost(width)``: bytes of propagating in slices of ``width`` columns
+        (:func:`estimate_memory` or :func:`propagation_bytes` with
+        ``slice_dim=width``); non-decreasing in ``width``.
+    dim : int
+        Embedding dimension.
+    columns : int
+        Slice widths are multiples of it (the norm chunk width).
+
+    Returns
+    -------
+    int or None
+        A multiple of ``columns`` (or ``dim``), or None if even ``columns`` does
+        not fit.
+    """
+    best = None
+    for width in range(columns, dim + columns, columns):
+        width = min(width, dim)
+        if cost(width) > budget:
+            break
+        best = width
+    return best
+
+
+def parse_size(size: int | str) -> int:
+    """Bytes of a size such as ``8G``, ``512M``, ``1.5GiB`` or ``1000000``.
+
+    Units K, M, G, T (with or without ``B`` / ``iB``) are powers of 1024.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is not a positive size.
+    """
+    if isinstance(size, int) and not isinstance(size, bool):
+        value = size
+    else:
+        text = str(size).strip().upper().removesuffix("B").removesuffix("I")
+        scale = 1
+        if text[-1:] in "KMGT" and text:
+            scale = 1024 ** ("KMGT".index(text[-1]) + 1)
+            text = text[:-1]
+        try:
+            value = int(float(text) * scale)
+        except ValueError:
+            raise ValueError(f"memory_limit must be a size such as 8G, 512M or a number of bytes, got {size!r}") from None
+    if value <= 0:
+        raise ValueError(f"memory_limit must be positive, got {size!r}")
+    return value
 
 
 def available_memory() -> int | None:
@@ -202,8 +311,8 @@ def check_memory(needed: int, what: str, advice: Callable[[int], str]) -> None:
     if available is None or resident is None or needed - resident <= available:
         return
     raise InsufficientMemoryError(
-        f"{what} needs about {_size(needed)} of memory ({_size(needed - resident)} more than now) "
-        f"but only {_size(available)} is available; {advice(resident + available * 3 // 4)}"
+        f"{what} needs about {format_size(needed)} of memory ({format_size(needed - resident)} more than now) "
+        f"but only {format_size(available)} is available; {advice(resident + available * 3 // 4)}"
     )
 
 
@@ -299,7 +408,8 @@ def check_propagation_memory(
     check_memory(needed(dim), f"propagating {n_entities:,} entities at dim {dim}", advice)
 
 
-def _size(size: int) -> str:
+def format_size(size: int) -> str:
+    """``size`` bytes as ``"1.5 GiB"`` or ``"300 MiB"``."""
     return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
 
 

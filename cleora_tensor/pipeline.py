@@ -25,7 +25,8 @@ from .hypergraph import Graph, Hypergraph
 from .init import initialize
 from .io import read_table
 from .markov import transition_matrix
-from .memory import check_propagation_memory
+from .formats.atomic import check_output
+from .outofcore_embed import embed_out_of_core, plan_slices
 from .propagation import propagate_config
 from .runtime import Runtime
 
@@ -96,6 +97,8 @@ def embed(
     skip_bad_rows: bool = False,
     keep_state: bool = True,
     progress: bool = False,
+    memory_limit: int | str | None = None,
+    output: Any = None,
 ) -> Embedding | dict[str, Embedding]:
     """Cleora embeddings of the entities of a table.
 
@@ -154,6 +157,19 @@ def embed(
         in ``.npz`` outputs) for :func:`~cleora_tensor.embed_new`.
     progress : bool, default False
         Progress bars on stderr.
+    memory_limit : int, str or None, default None
+        Resident memory the run may use (bytes, or ``"8G"``, ``"512M"``). When
+        the in-memory propagation is predicted to need more, it runs out of
+        core: the embedding is computed in column slices kept in ``output``
+        (an ``.npy`` file), bit-identical to the in-memory result on this
+        backend (README, "Out of core"). None: the memory available, and out of
+        core automatically when an ``.npy`` ``output`` is given. Out of core
+        needs the ``"scipy"`` backend, joint mode, no ``initial`` and no
+        ``scales``; its result has no trained state.
+    output : path, optional
+        Also write the result here (format from the extension; joint mode);
+        the returned embedding then maps the file when it was computed out of
+        core.
 
     Returns
     -------
@@ -175,8 +191,9 @@ def embed(
         If an input file cannot be read.
     InsufficientMemoryError
         If building a graph or propagating it is predicted not to fit in the
-        memory available (CPU backends); the message names the
-        ``max_cell_size`` or ``dim`` that would fit.
+        memory available (CPU backends) or in ``memory_limit`` even out of
+        core; the message names the ``max_cell_size``, ``dim`` or
+        ``memory_limit`` that would fit.
     ValueError
         On invalid parameters (the message names the parameter), a device that
         is not available (e.g. ``"cuda"`` without a GPU), or a ``backend`` that
@@ -207,9 +224,15 @@ def embed(
         scales=scales,
         feature_weight=feature_weight,
     )
-    runtime = Runtime(threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state)
+    runtime = Runtime(
+        threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state, memory_limit=memory_limit
+    )
     if _array_or_none(initial) is not None and config.relations != "joint":
         raise ValueError("an initial array needs joint mode (one graph); pass a mapping id -> vector")
+    if output is not None:
+        if config.relations != "joint":
+            raise ValueError("output= needs joint mode; save each relation's embedding instead")
+        check_output(output)
     # An unusable backend or device fails here, before the input is read.
     chosen = runtime.select(like=_array_or_none(initial))
     hypergraph = read_hypergraph(
@@ -217,11 +240,18 @@ def embed(
     )
     graphs = hypergraph.graphs(config.relations, max_cell_size=config.max_cell_size)
     del hypergraph  # the token codes are no longer needed; free them before propagating
-    _check_memory(graphs, config, runtime, chosen)  # before any propagation starts
-    results = {
-        graph.name: _embed_graph(graph, config, initial, runtime, chosen)
-        for graph in tqdm(graphs, desc="relations", disable=not runtime.progress or len(graphs) == 1, file=sys.stderr)
-    }
+    # Before any propagation starts: in memory, out of core, or refused.
+    widths = [plan_slices(graph, config, runtime, chosen, initial=initial is not None, output=output) for graph in graphs]
+    results = {}
+    for graph, width in tqdm(list(zip(graphs, widths)), desc="relations", disable=not runtime.progress or len(graphs) == 1, file=sys.stderr):
+        if width is not None:
+            results[graph.name] = embed_out_of_core(
+                graph, config, output, slice_dim=width, threads=runtime.threads, progress=runtime.progress
+            )
+            continue
+        results[graph.name] = _embed_graph(graph, config, initial, runtime, chosen)
+        if output is not None:
+            results[graph.name].save(output)
     return results[None] if config.relations == "joint" else results
 
 
@@ -270,17 +300,8 @@ def embed_graph(
     """
     runtime = Runtime(threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state)
     chosen = runtime.select(like=_array_or_none(initial))
-    _check_memory([graph], config, runtime, chosen)
+    plan_slices(graph, config, runtime, chosen, initial=initial is not None, output=None)
     return _embed_graph(graph, config, initial, runtime, chosen)
-
-
-def _check_memory(graphs: list[Graph], config: EmbedConfig, runtime: Runtime, chosen: Backend) -> None:
-    """Refuse graphs whose propagation is predicted not to fit in main memory (CPU backends)."""
-    if chosen.on_host:
-        for graph in graphs:
-            check_propagation_memory(
-                graph.num_entities, graph.nnz, config.dim, threads=runtime.threads, output_entities=int(graph.output.sum())
-            )
 
 
 def _embed_graph(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runtime, chosen: Backend) -> Embedding:

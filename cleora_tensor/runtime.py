@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backends import Backend, available_backends, select_backend
+from .memory import parse_size
 from .parallel import resolve_threads
 
 __all__ = ["Runtime"]
@@ -35,12 +36,18 @@ class Runtime:
     keep_state : bool, default True
         Keep :attr:`Embedding.state <cleora_tensor.Embedding.state>` for
         :func:`~cleora_tensor.embed_new`.
+    memory_limit : int, str or None, default None
+        Bytes of resident memory the run may use, e.g. ``"8G"`` (see
+        :func:`~cleora_tensor.memory.parse_size`); stored as an int. Beyond it,
+        propagation runs out of core (:mod:`cleora_tensor.outofcore`). None:
+        the memory available.
 
     Raises
     ------
     ValueError
-        If ``threads`` is not a positive int or None, or ``backend`` is not a
-        registered name or None; the message names the parameter.
+        If ``threads`` is not a positive int or None, ``backend`` is not a
+        registered name or None, or ``memory_limit`` is not a positive size;
+        the message names the parameter.
 
     Examples
     --------
@@ -53,8 +60,11 @@ class Runtime:
     device: Any = None
     progress: bool = False
     keep_state: bool = True
+    memory_limit: int | str | None = None
 
     def __post_init__(self) -> None:
+        if self.memory_limit is not None:
+            object.__setattr__(self, "memory_limit", parse_size(self.memory_limit))
         resolve_threads(self.threads)  # None stays None: "all cores", resolved by each kernel set
         if self.backend is not None and self.backend not in available_backends():
             raise ValueError(

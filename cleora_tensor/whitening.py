@@ -120,14 +120,80 @@ class Whitening:
         if y.ndim != 2:
             raise ValueError(f"y must be 2-D (n, d), got shape {tuple(y.shape)}")
         n, d = (y.shape[0] if rows is None else rows.shape[0]), y.shape[1]
-        device = device_of(y)
-        acc = xp.float64 if float64_supported(xp, device) else xp.float32
         if n < 2:
-            eye = xp.eye(d, dtype=y.dtype, device=device)
-            zeros = xp.zeros((d,), dtype=y.dtype, device=device)
-            return cls(zeros, eye, xp.ones((d,), dtype=acc, device=device), method)
+            return cls.identity(d, y.dtype, method=method, xp=xp, device=device_of(y))
         kernels = kernels_for(y, threads, kernels)
         mean, cov = kernels.moments(y, rows, xp)
+        return cls.from_moments(mean, cov, method=method, eps=eps, floor=floor, dtype=y.dtype, kernels=kernels, xp=xp)
+
+    @classmethod
+    def identity(cls, d: int, dtype: Any, *, method: str = "pca", xp: Any = None, device: Any = None) -> Whitening:
+        """The identity transform of ``d`` columns (what :meth:`fit` gives for fewer than two rows).
+
+        Parameters
+        ----------
+        d : int
+        dtype : dtype
+            Of ``mean`` and ``matrix``; ``eigenvalues`` are ones in float64 where
+            the device supports it.
+        method : {"pca", "zca"}, default "pca"
+        xp : namespace, optional
+            Default: NumPy (array-api-compat's).
+        device : optional
+            Default: the namespace's default device.
+
+        Returns
+        -------
+        Whitening
+        """
+        if xp is None:
+            import array_api_compat.numpy as xp
+        acc = xp.float64 if float64_supported(xp, device) else xp.float32
+        eye = xp.eye(d, dtype=dtype, device=device)
+        zeros = xp.zeros((d,), dtype=dtype, device=device)
+        return cls(zeros, eye, xp.ones((d,), dtype=acc, device=device), method)
+
+    @classmethod
+    def from_moments(
+        cls,
+        mean: Any,
+        cov: Any,
+        *,
+        method: str = "pca",
+        eps: float = 1e-10,
+        floor: float = 0.0,
+        dtype: Any = None,
+        kernels: Any = None,
+        xp: Any = None,
+    ) -> Whitening:
+        """The whitening transform of data with the given mean and covariance.
+
+        What :meth:`fit` does after accumulating the moments; out-of-core
+        propagation accumulates them itself over row blocks of a file.
+
+        Parameters
+        ----------
+        mean : array
+            Shape ``(d,)``, float64 where the device supports it.
+        cov : array
+            Shape ``(d, d)``, symmetric, same dtype as ``mean``.
+        method, eps, floor
+            As in :meth:`fit` (validated there; here they are trusted).
+        dtype : dtype, optional
+            Of the returned ``mean`` and ``matrix`` (those of the data); default
+            that of ``mean``.
+        kernels : kernel set, optional
+            For the eigendecomposition; default: that of ``cov``'s backend.
+        xp : namespace, optional
+            Inferred from ``cov`` if omitted.
+
+        Returns
+        -------
+        Whitening
+        """
+        xp = namespace(cov, xp=xp)
+        kernels = kernels_for(cov, None, kernels)
+        dtype = mean.dtype if dtype is None else dtype
         eigenvalues, vectors = kernels.eigh(cov, xp)
         eigenvalues = xp.flip(eigenvalues)
         vectors = _canonical_signs(xp.flip(vectors, axis=1), xp)
@@ -138,7 +204,7 @@ class Whitening:
             floored = xp.maximum(floored, floor * eigenvalues[:1])
         scaled = vectors * (1.0 / xp.sqrt(floored))[None, :]
         matrix = scaled if method == "pca" else xp.matmul(scaled, vectors.T)
-        return cls(xp.astype(mean, y.dtype), xp.astype(matrix, y.dtype), eigenvalues, method)
+        return cls(xp.astype(mean, dtype), xp.astype(matrix, dtype), eigenvalues, method)
 
     def transform(self, y: Any, *, threads: int | None = None, out: Any = None, kernels: Any = None) -> Any:
         """Apply the transform to the rows of ``y``.

@@ -21,7 +21,8 @@ from cleora_tensor.embedding import Embedding
 from cleora_tensor.errors import InputFormatError
 from cleora_tensor.formats import FORMATS, infer_format, load_embedding, save_embedding
 
-EXTENSION = {"npz": "npz", "parquet": "parquet", "cleora": "txt", "word2vec": "vec"}
+EXTENSION = {"npz": "npz", "npy": "npy", "parquet": "parquet", "cleora": "txt", "word2vec": "vec"}
+SIDECAR = {"cleora": ".json", "word2vec": ".json", "npy": ".entities.npz"}
 TEXT = ("cleora", "word2vec")
 
 # Floats whose decimal forms are awkward: shortest forms of 9 digits, the
@@ -73,7 +74,7 @@ def path_for(tmp_path, fmt: str, name: str = "emb"):
 def test_round_trip(tmp_path, embedding, fmt):
     path = path_for(tmp_path, fmt)
     written = save_embedding(embedding, path)
-    assert written == ([path, tmp_path / f"{path.name}.json"] if fmt in TEXT else [path])
+    assert written == ([path, tmp_path / f"{path.name}{SIDECAR[fmt]}"] if fmt in SIDECAR else [path])
     loaded = load_embedding(path)
     assert loaded.entity_ids == embedding.entity_ids
     np.testing.assert_array_equal(loaded.types, embedding.types)
@@ -316,7 +317,7 @@ def _fail_midway(monkeypatch, fmt):
 
         monkeypatch.setattr(text, "_text_block", block)
     else:
-        module, name = (np, "savez") if fmt == "npz" else (pq, "write_table")
+        module, name = {"npz": (np, "savez"), "npy": (np.lib.format, "write_array")}.get(fmt, (pq, "write_table"))
 
         def partial(*args, **kwargs):
             file = next(a for a in args if hasattr(a, "write"))
@@ -370,7 +371,7 @@ def test_infer_format(name, fmt):
 
 
 def test_infer_format_errors():
-    with pytest.raises(ValueError, match=r"'out/e\.bin'.*npz, cleora, word2vec, parquet"):
+    with pytest.raises(ValueError, match=r"'out/e\.bin'.*npz, npy, cleora, word2vec, parquet"):
         infer_format("out/e.bin")
     with pytest.raises(ValueError, match="format must be one of"):
         infer_format("e.npz", "csv")

@@ -25,7 +25,7 @@ import numpy as np
 from ..parallel import GENERIC_BLOCK, ROW_BLOCK, map_blocks, row_blocks, single_threaded_blas
 from .kernels_generic import GenericKernels
 
-__all__ = ["HostViewKernels", "NumpyKernels", "host_views"]
+__all__ = ["NORM_COLUMNS", "HostViewKernels", "NumpyKernels", "host_views", "moment_tasks", "row_norms_squared", "task_covariance", "task_sums"]
 
 # Whitening: rows per BLAS call (1024 x 256 float64 = 2 MiB, cache-resident;
 # measured 12 % faster than 4096 at 1.1 M x 256) and blocks per thread-pool
@@ -36,6 +36,62 @@ _BLOCKS_PER_TASK = 16
 # Rows per hashing block: 1024 x 256 int64 temporaries are 2 MiB; measured
 # 25 % faster than 4096-row blocks on 1.1 M x 256.
 _INIT_BLOCK = 1024
+#: Row norms are summed over column chunks of this width, chunk after chunk, so
+#: that an embedding computed in column slices whose widths are multiples of it
+#: (out-of-core, :mod:`cleora_tensor.outofcore`) gets the same bits.
+NORM_COLUMNS = 32
+
+
+def row_norms_squared(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Float32 squared row norms, accumulated chunk by chunk of :data:`NORM_COLUMNS` columns.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Shape ``(m, d)``, float32.
+    out : numpy.ndarray, optional
+        Shape ``(m,)``, float32: partial sums of earlier columns, added to
+        in place (a slice of columns continues the sums of the slices before it).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out``, or a new ``(m,)`` float32 array.
+    """
+    for c in range(0, x.shape[1], NORM_COLUMNS):
+        part = x[:, c : c + NORM_COLUMNS]
+        sums = np.einsum("ij,ij->i", part, part)
+        if out is None:
+            out = sums
+        else:
+            out += sums
+    return np.zeros(x.shape[0], np.float32) if out is None else out
+
+
+def moment_tasks(n: int) -> list[tuple[int, int]]:
+    """The row ranges of the moment partial sums (fixed: independent of threads)."""
+    return row_blocks(n, _BLOCK * _BLOCKS_PER_TASK)
+
+
+def task_sums(part: np.ndarray) -> np.ndarray:
+    """Float64 column sums of one task's rows, ``(d,)``, in 1024-row blocks."""
+    total = np.zeros(part.shape[1])
+    for a in range(0, len(part), _BLOCK):
+        total += part[a : a + _BLOCK].sum(axis=0, dtype=np.float64)
+    return total
+
+
+def task_covariance(part: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Float64 ``(X - mean)^T (X - mean)`` of one task's rows, ``(d, d)``, in 1024-row blocks."""
+    d = part.shape[1]
+    cov = np.zeros((d, d))
+    buffer = np.empty((min(_BLOCK, len(part)), d))
+    for a in range(0, len(part), _BLOCK):
+        block = part[a : a + _BLOCK]
+        # One pass converts to float64 and centers, into a reused buffer.
+        centered = np.subtract(block, mean, out=buffer[: len(block)])
+        cov += centered.T @ centered
+    return cov
 
 
 class NumpyKernels:
@@ -62,38 +118,21 @@ class NumpyKernels:
     def normalize_rows(self, x: np.ndarray, out: np.ndarray, eps: float) -> None:
         def block(start: int, stop: int) -> None:
             rows = x[start:stop]
-            norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+            norms = np.sqrt(row_norms_squared(rows))
             np.divide(rows, np.maximum(norms, eps)[:, None], out=out[start:stop])
 
         map_blocks(block, row_blocks(x.shape[0], ROW_BLOCK), self.threads)
 
     def moments(self, y: np.ndarray, rows: np.ndarray | None, xp: Any) -> tuple[Any, Any]:
-        n, d = (y.shape[0] if rows is None else len(rows)), y.shape[1]
-        tasks = row_blocks(n, _BLOCK * _BLOCKS_PER_TASK)
+        n = y.shape[0] if rows is None else len(rows)
 
-        def block(a: int, b: int) -> np.ndarray:
+        def part(a: int, b: int) -> np.ndarray:
             return y[a:b] if rows is None else y[rows[a:b]]
 
-        def column_sums(start: int, stop: int) -> np.ndarray:
-            total = np.zeros(d)
-            for a in range(start, stop, _BLOCK):
-                total += block(a, min(a + _BLOCK, stop)).sum(axis=0, dtype=np.float64)
-            return total
-
-        mean = sum(map_blocks(column_sums, tasks, self.threads)) / n
-
-        def scatter(start: int, stop: int) -> np.ndarray:
-            cov = np.zeros((d, d))
-            buffer = np.empty((_BLOCK, d))
-            for a in range(start, stop, _BLOCK):
-                part = block(a, min(a + _BLOCK, stop))
-                # One pass converts to float64 and centers, into a reused buffer.
-                centered = np.subtract(part, mean, out=buffer[: len(part)])
-                cov += centered.T @ centered
-            return cov
-
+        tasks = moment_tasks(n)
+        mean = sum(map_blocks(lambda a, b: task_sums(part(a, b)), tasks, self.threads)) / n
         with single_threaded_blas():
-            partials = map_blocks(scatter, tasks, self.threads)
+            partials = map_blocks(lambda a, b: task_covariance(part(a, b), mean), tasks, self.threads)
         return mean, sum(partials) / (n - 1)
 
     def transform(self, y: np.ndarray, mean: np.ndarray, matrix: np.ndarray, out: np.ndarray) -> None:

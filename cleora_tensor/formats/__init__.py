@@ -1,18 +1,21 @@
 """Saving and loading :class:`~cleora_tensor.Embedding` objects.
 
-Four formats:
+Five formats:
 
 ============  ===========================================  ==============================
 format        extensions                                   holds
 ============  ===========================================  ==============================
 ``npz``       ``.npz``                                     everything (no pickle)
+``npy``       ``.npy`` (+ ``PATH.entities.npz``)            everything but the trained state
 ``parquet``   ``.parquet``, ``.pq``                        everything
 ``cleora``    ``.txt``, ``.out``, ``.emb``, ``.cleora``    ids, occurrences, vectors
 ``word2vec``  ``.w2v``, ``.word2vec``, ``.vec``            ids, vectors
 ============  ===========================================  ==============================
 
 The two text formats are written with a JSON sidecar ``PATH.json`` holding the
-configuration, the relation and how entity types are encoded in the ids.
+configuration, the relation and how entity types are encoded in the ids; the
+``npy`` format keeps its vectors in a plain ``.npy`` file (what out-of-core
+propagation writes) and the rest in ``PATH.entities.npz``.
 Every file is written atomically (:mod:`~cleora_tensor.formats.atomic`): to a
 temporary file in the target directory, then renamed over the target, so a
 failed or interrupted write leaves any previous file untouched and no partial
@@ -59,7 +62,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import npz, parquet, text
+from . import npy, npz, parquet, text
 from ..errors import InputFormatError
 from .atomic import AtomicFiles
 from .checks import check_regular
@@ -71,10 +74,11 @@ if TYPE_CHECKING:  # for annotations only: never imported at run time
 
 __all__ = ["DEFAULT_EXTENSIONS", "FORMATS", "can_mmap", "infer_format", "load_embedding", "read_fields", "save_embedding", "save_embeddings"]
 
-FORMATS = ("npz", "cleora", "word2vec", "parquet")
+FORMATS = ("npz", "npy", "cleora", "word2vec", "parquet")
 _TEXT_FORMATS = ("cleora", "word2vec")
 _EXTENSIONS = {
     ".npz": "npz",
+    ".npy": "npy",
     ".parquet": "parquet",
     ".pq": "parquet",
     ".w2v": "word2vec",
@@ -96,7 +100,7 @@ def infer_format(path: str | os.PathLike[str], format: str | None = None) -> str
     ----------
     path : str or path-like
         The file; its extension decides when ``format`` is None.
-    format : {"npz", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
         Explicit choice, overriding the extension.
 
     Returns
@@ -135,14 +139,14 @@ def save_embedding(
         Vectors of any namespace or device are copied to the host first.
     path : str or path-like
         Output file.
-    format : {"npz", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
         Default: inferred from the extension (see :func:`infer_format`).
 
     Returns
     -------
     list of Path
-        The files written: ``[path]``, and for text formats the sidecar
-        ``PATH.json``.
+        The files written: ``[path]``, and the sidecar: ``PATH.json`` for text
+        formats, ``PATH.entities.npz`` for ``npy``.
 
     Raises
     ------
@@ -213,7 +217,7 @@ def save_embeddings(
     ----------
     items : sequence of (Embedding, path)
         The embeddings and their output files.
-    format : {"npz", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
         Default: inferred from each path's extension (see :func:`infer_format`).
 
     Returns
@@ -252,6 +256,11 @@ def save_embeddings(
                 written.append(json_path)
             elif fmt == "npz":
                 npz.write_npz(out, fields)
+            elif fmt == "npy":
+                npy.write_npy(out, fields)
+                sidecar_path = npy.entities_path(path)
+                npy.write_entities(files.open(sidecar_path), fields)
+                written.append(sidecar_path)
             else:
                 parquet.write_parquet(out, fields)
     return written
@@ -266,12 +275,12 @@ def load_embedding(
     ----------
     path : str or path-like
         Input file; a regular file (devices, FIFOs and sockets are refused).
-    format : {"npz", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
         Default: inferred from the extension (see :func:`infer_format`).
     mmap : bool, default False
         Map ``vectors`` read-only from the file instead of reading them (a
         :class:`numpy.memmap`, shape ``(n, d)``, float32); everything else is
-        read. Only for ``.npz`` files whose vectors are stored uncompressed,
+        read. Only for ``.npy`` files (format ``npy``) and ``.npz`` files whose vectors are stored uncompressed,
         as :func:`save_embedding` writes them (see :func:`can_mmap`).
 
     Returns
@@ -321,14 +330,15 @@ def can_mmap(path: str | os.PathLike[str], format: str | None = None) -> bool:
     """Whether :func:`load_embedding` can map the vectors of ``path`` (``mmap=True``).
 
     True for an ``.npz`` archive whose ``vectors`` member is stored
-    uncompressed (as :func:`save_embedding` writes it); False for other
-    formats and for compressed members. Reads only the zip directory.
+    uncompressed (as :func:`save_embedding` writes it) and for the ``npy``
+    format; False for other formats and for compressed members. Reads only
+    the zip directory.
 
     Parameters
     ----------
     path : str or path-like
         The embedding file.
-    format : {"npz", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
         Default: from the extension (:func:`infer_format`).
 
     Returns
@@ -342,7 +352,10 @@ def can_mmap(path: str | os.PathLike[str], format: str | None = None) -> bool:
         format is ``npz``.
     """
     path = Path(path)
-    if infer_format(path, format) != "npz":
+    fmt = infer_format(path, format)
+    if fmt == "npy":
+        return True
+    if fmt != "npz":
         return False
     check_regular(path)
     with NpzArchive(path) as archive:
@@ -358,7 +371,7 @@ def read_fields(
     ----------
     path : str or path-like
         The embedding file.
-    format : {"npz", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
         Default: from the extension (:func:`infer_format`).
     mmap : bool, default False
         Map the ``(n, d)`` float32 vectors from the file (uncompressed ``.npz``
@@ -383,6 +396,8 @@ def read_fields(
     check_regular(path)
     if fmt == "npz":
         return npz.read_npz(path, mmap)
+    if fmt == "npy":
+        return npy.read_npy(path, mmap)
     if mmap:
         raise InputFormatError(str(path), f"is {fmt}; {MMAP_ADVICE}")
     if fmt == "parquet":

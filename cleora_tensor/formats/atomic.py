@@ -155,8 +155,15 @@ class AtomicFiles:
             self._sigterm = signal.signal(signal.SIGTERM, _terminate)
         return self
 
-    def open(self, path: str | os.PathLike[str]) -> BinaryIO:
+    def open(self, path: str | os.PathLike[str], *, readable: bool = False) -> BinaryIO:
         """A new temporary file that will replace ``path``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The target.
+        readable : bool, default False
+            Open it for reading too (``"w+b"``), e.g. to update it in place.
 
         Raises
         ------
@@ -166,7 +173,7 @@ class AtomicFiles:
         target = check_output(path)
         _remove_stale(target)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
-        file = os.fdopen(fd, "wb")
+        file = os.fdopen(fd, "w+b" if readable else "wb")
         mode = None
         with contextlib.suppress(FileNotFoundError):
             mode = stat.S_IMODE(os.stat(target).st_mode)

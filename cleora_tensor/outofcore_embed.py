@@ -1,0 +1,217 @@
+"""``embed`` out of core: a built graph -> an ``.npy`` embedding larger than memory.
+
+The pipeline (:func:`~cleora_tensor.embed`) calls :func:`embed_out_of_core` when
+the in-memory run would not fit in ``memory_limit``; the propagation itself is
+:func:`~cleora_tensor.outofcore.propagate_out_of_core`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .backends import Backend
+from .config import EmbedConfig
+from .errors import InsufficientMemoryError
+from .embedding import Embedding
+from .formats import infer_format, npy
+from .formats.atomic import AtomicFiles
+from .formats.fields import EmbeddingFields
+from .hypergraph import Graph
+from .markov import transition_matrix
+from .memory import (
+    BASELINE_BYTES,
+    available_memory,
+    check_propagation_memory,
+    format_size,
+    propagation_bytes,
+    resident_memory,
+    slice_dim_for,
+)
+from .backends.kernels_numpy import NORM_COLUMNS, moment_tasks
+from .outofcore import ColumnFile, propagate_out_of_core
+from .runtime import Runtime
+
+__all__ = ["embed_out_of_core", "plan_slices"]
+
+
+def embed_out_of_core(
+    graph: Graph,
+    config: EmbedConfig,
+    output: str | os.PathLike[str],
+    *,
+    slice_dim: int,
+    threads: int | None = None,
+    progress: bool = False,
+) -> Embedding:
+    """Embed ``graph`` in column slices into the ``npy`` file ``output``.
+
+    Parameters
+    ----------
+    graph : Graph
+    config : EmbedConfig
+        Joint mode, no ``scales``.
+    output : path
+        An ``.npy`` target (format ``npy``): the vectors, float32
+        ``(n_output, dim)`` in Fortran order, and ``OUTPUT.entities.npz``. Both
+        replace their targets together at the end, or not at all.
+    slice_dim : int
+        Columns per slice (see :func:`~cleora_tensor.outofcore.propagate_out_of_core`).
+    threads : int or None, default None
+    progress : bool, default False
+
+    Returns
+    -------
+    Embedding
+        Loaded from ``output`` with memory-mapped vectors (``Embedding.load(output,
+        mmap=True)``); no trained state.
+
+    Raises
+    ------
+    ValueError
+        If ``output`` is not an ``.npy`` path, or the configuration needs what
+        the out-of-core loop does not offer.
+    OSError
+        If writing fails (a full disk, say); no output is left behind.
+    """
+    if infer_format(output) != "npy":
+        raise ValueError(
+            f"output={os.fspath(output)!r}: an out-of-core embedding is written as .npy "
+            "(vectors) + .npy.entities.npz; name the output FILE.npy"
+        )
+    output = Path(output)
+    n, dim = graph.num_entities, config.dim
+    keep = graph.output
+    rows = None if keep.all() else np.flatnonzero(keep)
+    matrix = transition_matrix(graph, config.propagation)
+    with AtomicFiles() as files:
+        target = files.open(output, readable=True)
+        # With transient entities, iterate in a scratch file beside the output
+        # and copy the output rows; otherwise the output itself is the iterate.
+        scratch = None if rows is None else tempfile.TemporaryFile(dir=output.parent, prefix=f".{output.name}.work.")
+        try:
+            vectors = ColumnFile(target if scratch is None else scratch, n, dim, create=True)
+            propagate_out_of_core(
+                matrix, graph.keys(config.init), config, vectors,
+                slice_dim=slice_dim, whiten_rows=rows, threads=threads, progress=progress,
+            )
+            if scratch is not None:
+                _copy_rows(vectors, ColumnFile(target, len(rows), dim, create=True), keep)
+        finally:
+            if scratch is not None:
+                scratch.close()
+        ids = graph.entity_ids if rows is None else [graph.entity_ids[i] for i in rows.tolist()]
+        fields = EmbeddingFields(
+            entity_ids=ids,
+            types=graph.types[keep],
+            vectors=np.zeros((len(ids), 0), np.float32),
+            degrees=graph.degrees[keep],
+            occurrences=graph.occurrences[keep],
+            config=config,
+            relation=graph.name,
+        )
+        npy.write_entities(files.open(npy.entities_path(output)), fields)
+    return Embedding.load(output, mmap=True)
+
+
+def _copy_rows(source: ColumnFile, target: ColumnFile, keep: np.ndarray) -> None:
+    """Write the rows of ``source`` where ``keep`` is True, in order, into ``target``."""
+    written = 0
+    for a, b in moment_tasks(source.n):
+        block = source.read(a, b, 0, source.d)[keep[a:b]]
+        target.write(written, 0, block)
+        written += len(block)
+
+
+def plan_slices(
+    graph: Graph,
+    config: EmbedConfig,
+    runtime: Runtime,
+    backend: Backend,
+    *,
+    initial: bool,
+    output: str | os.PathLike[str] | None,
+) -> int | None:
+    """Decide between in-memory and out-of-core propagation of ``graph``.
+
+    Parameters
+    ----------
+    graph : Graph
+    config : EmbedConfig
+    runtime : Runtime
+        Its ``memory_limit`` (None: the memory available) and ``threads``.
+    backend : Backend
+        The run's backend; only a backend computing in main memory is checked,
+        and only ``"scipy"`` runs out of core.
+    initial : bool
+        Whether the run starts from entity features (not out of core).
+    output : path or None
+        Where the result goes; out of core needs an ``.npy`` one.
+
+    Returns
+    -------
+    int or None
+        Columns per slice for out-of-core propagation, or None: in memory.
+
+    Raises
+    ------
+    InsufficientMemoryError
+        If the in-memory run does not fit in the memory available and out of
+        core is not possible (the message says what it needs), or out of core
+        does not fit in ``memory_limit`` either (the message gives the least
+        limit that would do).
+    ValueError
+        If the in-memory run exceeds ``memory_limit`` and the run cannot go
+        out of core (the message says why).
+    """
+    if not backend.on_host:
+        return None
+    unsupported = ", ".join(
+        what
+        for what, present in (
+            (f"the {backend.name} backend", backend.name != "scipy"),
+            ("initial features", initial),
+            ("multi-scale snapshots (scales)", bool(config.scales)),
+            ("pairwise relations", config.relations != "joint"),
+        )
+        if present
+    )
+    if unsupported:
+        hint = f"out-of-core propagation (memory_limit, --memory-limit) does not support {unsupported}"
+    elif output is None or infer_format(output) != "npy":
+        hint = "or embed out of core, in column slices on disk: memory_limit=SIZE with output=FILE.npy (--memory-limit SIZE -o FILE.npy)"
+    else:
+        hint = None
+    n, nnz, dim, threads = graph.num_entities, graph.nnz, config.dim, runtime.threads
+    outputs = int(graph.output.sum())
+    limit = runtime.memory_limit
+    if limit is None:
+        try:
+            check_propagation_memory(n, nnz, dim, threads=threads, output_entities=outputs)
+            return None
+        except InsufficientMemoryError as refusal:
+            if hint is not None:
+                raise InsufficientMemoryError(f"{refusal}; {hint}") from None
+            limit = resident_memory() + available_memory() * 3 // 4
+    # The graph is built: what is resident now plus what propagating adds.
+    resident = resident_memory() or BASELINE_BYTES
+
+    def peak(width: int | None) -> int:
+        return resident + propagation_bytes(n, nnz, dim, threads=threads, output_entities=outputs, slice_dim=width)
+
+    if runtime.memory_limit is not None and peak(None) <= limit:
+        return None
+    if hint is not None:
+        raise ValueError(f"memory_limit={format_size(limit)} is less than the in-memory run needs ({format_size(peak(None))}); {hint}")
+    width = slice_dim_for(limit, peak, dim, columns=NORM_COLUMNS)
+    if width is None:
+        least = peak(NORM_COLUMNS)
+        raise InsufficientMemoryError(
+            f"propagating {n:,} entities out of core needs at least {format_size(least)} "
+            f"(slices of {NORM_COLUMNS} columns), more than the limit of {format_size(limit)}; "
+            f"raise memory_limit (--memory-limit {-(-least // 2**20)}M) or mark more columns transient::"
+        )
+    return width
