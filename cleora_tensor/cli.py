@@ -117,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=_cmd_info)
 
-    similar = commands.add_parser("similar", help="nearest entities by cosine similarity", description="Print the entities most similar to ID. The vectors of an .npz file stored uncompressed (as 'embed' writes it) are memory-mapped, not read: they are searched a block at a time, so that memory stays far below the file's size.")
+    similar = commands.add_parser("similar", help="nearest entities by cosine similarity", description="Print the entities most similar to ID. The vectors of an .npy output, or of an .npz file stored uncompressed (as 'embed' writes it), are memory-mapped, not read: they are searched a block at a time, so that memory stays far below the file's size.")
     similar.add_argument("embeddings", type=Path, metavar="EMBEDDINGS", help="file written by 'embed'")
     similar.add_argument("entity", metavar="ID", help="entity id")
     similar.add_argument("--top-k", "-k", type=_positive, default=10, help="number of results (default: 10)")
@@ -247,7 +247,8 @@ def _cmd_embed_new(args: argparse.Namespace) -> None:
 
 def _cmd_info(args: argparse.Namespace) -> None:
     from .backends.kernels_numpy import NORM_COLUMNS
-    from .memory import BASELINE_BYTES, available_memory, estimate_memory, resident_memory, slice_dim_for
+    from .memory import BASELINE_BYTES, available_memory, estimate_memory, resident_memory
+    from .outofcore_embed import slice_dim_for
     from .pipeline import read_hypergraph
 
     hypergraph = read_hypergraph(

@@ -34,7 +34,6 @@ __all__ = [
     "parse_size",
     "propagation_bytes",
     "resident_memory",
-    "slice_dim_for",
 ]
 
 _MIB = 1 << 20
@@ -188,45 +187,19 @@ def _vectors_bytes(
 
 def _out_of_core_bytes(n_entities: int, dim: int, slice_dim: int) -> int:
     """Vectors term of out-of-core propagation (see :mod:`cleora_tensor.outofcore`)."""
-    # Two (n, w) float32 slices; row sums
-    # (float32 |y|^2 and divisors, float64 |y|^2, y.x, |x|^2 and their change);
-    # a whitening row block (read buffer, block, float64 task buffer) and
-    # dim x dim float64 moments; the transposition buffers (16 MiB each).
+    # Two (n, w) float32 slices; row sums (float32 |y|^2 and divisors, float64
+    # |y|^2, y.x, |x|^2 and their change); a whitening row block, its float64
+    # 1024-row buffer and dim x dim float64 moments; the transposition buffer
+    # between the file's columns and a block (at most 16 MiB, and its copy).
     slices = 2 * 4 * slice_dim * n_entities
     row_sums = 56 * n_entities
-    blocks = min(n_entities, _WHITEN_TASK_ROWS) * dim * 16 + 4 * dim * dim * 8 + 2 * min(16 * _MIB, 4 * n_entities * dim)
+    blocks = (
+        min(n_entities, _WHITEN_TASK_ROWS) * dim * 4
+        + _WHITEN_ROWS * dim * 8
+        + 4 * dim * dim * 8
+        + 2 * min(16 * _MIB, 4 * n_entities * dim)
+    )
     return slices + row_sums + blocks
-
-
-def slice_dim_for(budget: int, cost: Callable[[int], int], dim: int, *, columns: int) -> int | None:
-    """The widest column slice whose out-of-core ``cost`` fits in ``budget`` bytes.
-
-    Parameters
-    ----------
-    budget : int
-        Bytes allowed.
-    cost : callable
-        ``cost(width)``: bytes of propagating in slices of ``width`` columns
-        (:func:`estimate_memory` or :func:`propagation_bytes` with
-        ``slice_dim=width``); non-decreasing in ``width``.
-    dim : int
-        Embedding dimension.
-    columns : int
-        Slice widths are multiples of it (the norm chunk width).
-
-    Returns
-    -------
-    int or None
-        A multiple of ``columns`` (or ``dim``), or None if even ``columns`` does
-        not fit.
-    """
-    best = None
-    for width in range(columns, dim + columns, columns):
-        width = min(width, dim)
-        if cost(width) > budget:
-            break
-        best = width
-    return best
 
 
 def parse_size(size: int | str) -> int:

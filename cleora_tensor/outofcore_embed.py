@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +30,12 @@ from .memory import (
     format_size,
     propagation_bytes,
     resident_memory,
-    slice_dim_for,
 )
 from .backends.kernels_numpy import NORM_COLUMNS, moment_tasks
 from .outofcore import ColumnFile, propagate_out_of_core
 from .runtime import Runtime
 
-__all__ = ["embed_out_of_core", "plan_slices"]
+__all__ = ["embed_out_of_core", "plan_slices", "slice_dim_for"]
 
 
 def embed_out_of_core(
@@ -215,3 +215,34 @@ def plan_slices(
             f"raise memory_limit (--memory-limit {-(-least // 2**20)}M) or mark more columns transient::"
         )
     return width
+
+
+def slice_dim_for(budget: int, cost: Callable[[int], int], dim: int, *, columns: int) -> int | None:
+    """The widest column slice whose out-of-core ``cost`` fits in ``budget`` bytes.
+
+    Parameters
+    ----------
+    budget : int
+        Bytes allowed.
+    cost : callable
+        ``cost(width)``: bytes of propagating in slices of ``width`` columns
+        (:func:`estimate_memory` or :func:`propagation_bytes` with
+        ``slice_dim=width``); non-decreasing in ``width``.
+    dim : int
+        Embedding dimension.
+    columns : int
+        Slice widths are multiples of it (the norm chunk width).
+
+    Returns
+    -------
+    int or None
+        A multiple of ``columns`` (or ``dim``), or None if even ``columns`` does
+        not fit.
+    """
+    best = None
+    for width in range(columns, dim + columns, columns):
+        width = min(width, dim)
+        if cost(width) > budget:
+            break
+        best = width
+    return best
