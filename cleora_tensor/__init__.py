@@ -21,7 +21,7 @@ from .columns import ColumnSpec, parse_columns
 from .compose import combine
 from .config import EmbedConfig
 from .embedding import Embedding, TrainedState
-from .errors import ColumnSpecError, InputFormatError, InsufficientMemoryError
+from .errors import ColumnSpecError, InputFormatError, InsufficientMemoryError, RankFailedError
 from .hypergraph import DataWarning, Graph, Hypergraph, Vocabulary
 from .inductive import embed_new
 from .init import initialize
@@ -50,6 +50,7 @@ __all__ = [
     "InputFormatError",
     "InsufficientMemoryError",
     "Propagation",
+    "RankFailedError",
     "SparseOperator",
     "TrainedState",
     "Vocabulary",

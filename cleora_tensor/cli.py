@@ -20,6 +20,7 @@ from typing import Any
 from .backends import available_backends
 from .config import CHOICES, PRESETS, EmbedConfig
 from .formats import DEFAULT_EXTENSIONS, FORMATS
+from .errors import RankFailedError
 from .formats.atomic import Terminated, check_output
 from .io import INPUT_FORMATS
 
@@ -95,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("--backend", choices=available_backends(), default="scipy", help="backend; torch and cupy need their pip extras (default: scipy)")
     embed.add_argument("--device", default=None, help="device of the backend, e.g. cpu, cuda, cuda:1 (default: the backend's: cpu; the current GPU for cupy)")
     embed.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE", help="memory the run may use, e.g. 8G; beyond it, propagate out of core in column slices of an -o FILE.npy (default: the memory available; out of core automatically with an .npy output)")
+    embed.add_argument("--distributed", action="store_true", help="propagate across the ranks of torchrun (gloo; every rank runs this command; -o FILE.npy on a shared file system)")
+    embed.add_argument("--distributed-timeout", type=_positive, default=600, metavar="SECONDS", help="how long a rank waits for the others before failing (default: 600)")
     embed.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     embed.set_defaults(handler=_cmd_embed)
 
@@ -205,6 +208,10 @@ def _cmd_embed(args: argparse.Namespace) -> None:
     paths, fmt = _output_paths(args.output, args.format, names, args.inputs)
     # embed writes a joint result itself (out of core, it computes it in the file).
     written_by_embed = names == [None] and fmt == infer_format(paths[0])
+    if args.distributed:
+        from .distributed import join
+
+        join(timeout=args.distributed_timeout)
     result = embed(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
         columns=args.columns,
@@ -214,6 +221,7 @@ def _cmd_embed(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         memory_limit=args.memory_limit,
         output=paths[0] if written_by_embed else None,
+        distributed=args.distributed,
         **_embed_keywords(args),
     )
     embeddings = [result[name] for name in names] if isinstance(result, dict) else [result]
@@ -246,9 +254,8 @@ def _cmd_embed_new(args: argparse.Namespace) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
-    from .backends.kernels_numpy import NORM_COLUMNS
-    from .memory import BASELINE_BYTES, available_memory, estimate_memory, resident_memory
-    from .outofcore_embed import slice_dim_for
+    from .memory import BASELINE_BYTES, estimate_memory
+    from .outofcore_embed import planned_mode
     from .pipeline import read_hypergraph
 
     hypergraph = read_hypergraph(
@@ -268,26 +275,9 @@ def _cmd_info(args: argparse.Namespace) -> None:
         for g in graphs
     ]
     # The mode embed would choose (as plan_slices does, for an .npy output).
-    available, resident = available_memory(), resident_memory()
-    budget = args.memory_limit or (None if available is None or resident is None else available + resident)
-    limit = args.memory_limit or (None if budget is None else resident + available * 3 // 4)
-    first = graphs[0]
-
-    def whole_run(width: int | None) -> int:
-        return estimate_memory(
-            first.num_entities, first.nnz, dim, threads=args.threads, pairs=first.pairs,
-            input_ids=hypergraph.n_ids, output_entities=int(first.output.sum()), slice_dim=width,
-        )
-
-    in_memory = budget is None or estimates[0] <= budget or len(graphs) > 1
-    width = None if in_memory else slice_dim_for(limit, whole_run, dim, columns=NORM_COLUMNS)
-    out_of_core = whole_run(width or min(NORM_COLUMNS, dim))
-    if in_memory:
-        mode = "in memory"
-    elif width is None:
-        mode = f"refused: needs about {out_of_core / 2**30:.1f} GiB even out of core"
-    else:
-        mode = f"out of core, {-(-dim // width)} slices of {width} columns (needs -o FILE.npy)"
+    out_of_core, limit, mode = planned_mode(
+        graphs[0], dim, estimates[0], memory_limit=args.memory_limit, threads=args.threads, input_ids=hypergraph.n_ids
+    )
     report: dict[str, Any] = {
         "columns": hypergraph.spec.spec,
         "rows": hypergraph.n_rows,
@@ -398,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             status, message = 130, "interrupted"
         except Terminated as stop:  # SIGTERM while writing: the outputs were rolled back
             status, message = stop.code, "terminated"
-        except (ValueError, OSError, KeyError) as error:
+        except (ValueError, OSError, KeyError, RankFailedError) as error:
             # KeyError's str() adds quotes around the message.
             text = error.args[0] if isinstance(error, KeyError) and error.args else error
             status, message = 2, f"error: {text}"

@@ -7,7 +7,7 @@ one-line message and exit code 2.
 
 from __future__ import annotations
 
-__all__ = ["ColumnSpecError", "InputFormatError", "InsufficientMemoryError"]
+__all__ = ["ColumnSpecError", "InputFormatError", "InsufficientMemoryError", "RankFailedError"]
 
 
 class ColumnSpecError(ValueError):
@@ -85,4 +85,12 @@ class InsufficientMemoryError(MemoryError, ValueError):
     would make the work fit (e.g. ``--max-cell-size`` or ``--dim``). Derives from
     :class:`MemoryError` and :class:`ValueError` (so the command line reports it
     as a usage error, exit status 2).
+    """
+
+
+class RankFailedError(RuntimeError):
+    """Another rank of a distributed run failed; its message names the rank and the cause.
+
+    Raised on every other rank by :mod:`cleora_tensor.distributed` so that all
+    ranks stop together (the command line exits 2 on each).
     """

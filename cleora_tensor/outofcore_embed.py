@@ -27,6 +27,7 @@ from .memory import (
     BASELINE_BYTES,
     available_memory,
     check_propagation_memory,
+    estimate_memory,
     format_size,
     propagation_bytes,
     resident_memory,
@@ -35,7 +36,7 @@ from .backends.kernels_numpy import NORM_COLUMNS, moment_tasks
 from .outofcore import ColumnFile, propagate_out_of_core
 from .runtime import Runtime
 
-__all__ = ["embed_out_of_core", "plan_slices", "slice_dim_for"]
+__all__ = ["embed_out_of_core", "plan_slices", "planned_mode", "slice_dim_for"]
 
 
 def embed_out_of_core(
@@ -246,3 +247,47 @@ def slice_dim_for(budget: int, cost: Callable[[int], int], dim: int, *, columns:
             break
         best = width
     return best
+
+
+def planned_mode(
+    graph: Graph, dim: int, in_memory_peak: int, *, memory_limit: int | None, threads: int | None, input_ids: int
+) -> tuple[int, int | None, str]:
+    """What ``cleora-tensor info`` reports of the mode ``embed`` would choose (an ``.npy`` output).
+
+    Parameters
+    ----------
+    graph : Graph
+    dim : int
+    in_memory_peak : int
+        The whole run's estimate in memory (:func:`~cleora_tensor.estimate_memory`).
+    memory_limit : int or None
+        ``--memory-limit`` in bytes; None: the memory available.
+    threads : int or None
+    input_ids : int
+        Ids in the input cells.
+
+    Returns
+    -------
+    (int, int or None, str)
+        The whole run's estimate out of core (at the slice width chosen, or 32
+        columns), the limit in bytes (None where the system reports no
+        available memory), and the mode in words.
+    """
+    available, resident = available_memory(), resident_memory()
+    unknown = available is None or resident is None
+    budget = memory_limit or (None if unknown else available + resident)
+    limit = memory_limit or (None if unknown else resident + available * 3 // 4)
+
+    def whole_run(width: int | None) -> int:
+        return estimate_memory(
+            graph.num_entities, graph.nnz, dim, threads=threads, pairs=graph.pairs,
+            input_ids=input_ids, output_entities=int(graph.output.sum()), slice_dim=width,
+        )
+
+    if budget is None or in_memory_peak <= budget:
+        return whole_run(min(NORM_COLUMNS, dim)), limit, "in memory"
+    width = slice_dim_for(limit, whole_run, dim, columns=NORM_COLUMNS)
+    if width is None:
+        needed = whole_run(min(NORM_COLUMNS, dim))
+        return needed, limit, f"refused: needs about {format_size(needed)} even out of core"
+    return whole_run(width), limit, f"out of core, {-(-dim // width)} slices of {width} columns (needs -o FILE.npy)"

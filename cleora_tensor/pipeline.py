@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from ._xp import namespace, to_numpy
+from ._xp import namespace
 from .backends import Backend
 from .config import EmbedConfig
+from .distributed import embed_distributed, join
 from .embedding import Embedding, TrainedState
-from .finite import first_nonfinite
 from .columns import ColumnSpec
 from .hypergraph import Graph, Hypergraph
-from .init import initialize
 from .io import read_table
 from .markov import transition_matrix
 from .formats.atomic import check_output
 from .outofcore_embed import embed_out_of_core, plan_slices
+from .features import array_or_none, initial_vectors
 from .propagation import propagate_config
 from .runtime import Runtime
 
@@ -99,6 +99,7 @@ def embed(
     progress: bool = False,
     memory_limit: int | str | None = None,
     output: Any = None,
+    distributed: bool = False,
 ) -> Embedding | dict[str, Embedding]:
     """Cleora embeddings of the entities of a table.
 
@@ -170,6 +171,13 @@ def embed(
         Also write the result here (format from the extension; joint mode);
         the returned embedding then maps the file when it was computed out of
         core.
+    distributed : bool, default False
+        Propagate across the ranks of a ``torch.distributed`` process group
+        (initialized from the environment under ``torchrun`` if needed; gloo).
+        Every rank calls ``embed`` with the same arguments and gets the same
+        result, bit-identical to one process on the SciPy backend; needs an
+        ``.npy`` ``output`` on a file system every rank sees, joint mode, no
+        ``initial`` and no ``scales`` (README, "Distributed").
 
     Returns
     -------
@@ -227,19 +235,30 @@ def embed(
     runtime = Runtime(
         threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state, memory_limit=memory_limit
     )
-    if _array_or_none(initial) is not None and config.relations != "joint":
+    if array_or_none(initial) is not None and config.relations != "joint":
         raise ValueError("an initial array needs joint mode (one graph); pass a mapping id -> vector")
     if output is not None:
         if config.relations != "joint":
             raise ValueError("output= needs joint mode; save each relation's embedding instead")
         check_output(output)
+    if distributed and (output is None or initial is not None or config.scales or runtime.backend not in (None, "scipy")):
+        raise ValueError("distributed=True needs output=FILE.npy and the scipy backend, without initial or scales")
     # An unusable backend or device fails here, before the input is read.
-    chosen = runtime.select(like=_array_or_none(initial))
-    hypergraph = read_hypergraph(
-        source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=runtime.progress
-    )
-    graphs = hypergraph.graphs(config.relations, max_cell_size=config.max_cell_size)
+    chosen = runtime.select(like=array_or_none(initial))
+    group = join() if distributed else None
+    try:  # a rank that cannot read its input stops every rank
+        hypergraph = read_hypergraph(
+            source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=runtime.progress
+        )
+        graphs = hypergraph.graphs(config.relations, max_cell_size=config.max_cell_size)
+    except Exception as error:
+        if group is not None:
+            group.check(error)
+        raise
     del hypergraph  # the token codes are no longer needed; free them before propagating
+    if group is not None:
+        group.check(None)
+        return embed_distributed(graphs.pop(), config, output, group, threads=runtime.threads, progress=runtime.progress)
     # Before any propagation starts: in memory, out of core, or refused.
     widths = [plan_slices(graph, config, runtime, chosen, initial=initial is not None, output=output) for graph in graphs]
     results = {}
@@ -299,7 +318,7 @@ def embed_graph(
         keys is an entity of the graph.
     """
     runtime = Runtime(threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state)
-    chosen = runtime.select(like=_array_or_none(initial))
+    chosen = runtime.select(like=array_or_none(initial))
     plan_slices(graph, config, runtime, chosen, initial=initial is not None, output=None)
     return _embed_graph(graph, config, initial, runtime, chosen)
 
@@ -307,7 +326,7 @@ def embed_graph(
 def _embed_graph(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runtime, chosen: Backend) -> Embedding:
     """:func:`embed_graph` with its options validated and its backend ``chosen`` (by ``runtime``)."""
     operator = chosen.operator(transition_matrix(graph, config.propagation), threads=runtime.threads)
-    x, featured = _initial_vectors(graph, config, initial, runtime.threads, chosen)
+    x, featured = initial_vectors(graph, config, initial, runtime.threads, chosen)
     config = dataclasses.replace(config, features=featured)
     output = graph.output
     # Whiten with the statistics of the entities that are output: in a star
@@ -341,64 +360,3 @@ def _embed_graph(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runti
         relation=graph.name,
         state=state,
     )
-
-
-def _initial_vectors(
-    graph: Graph, config: EmbedConfig, initial: Any, threads: int | None, backend: Backend
-) -> tuple[Any, int]:
-    """The ``(n, dim)`` start (hash initialization, features, or their mix) and
-    the number of entities that got a feature.
-
-    Raises ValueError if the features have the wrong shape or hold a NaN or an
-    infinity (the message names the first such entity).
-    """
-    feature_weight = config.feature_weight
-    n, dim = graph.num_entities, config.dim
-    array = _array_or_none(initial)
-    if array is not None and tuple(array.shape) != (n, dim):
-        raise ValueError(f"initial must have shape {(n, dim)}, got {tuple(array.shape)}")
-    # has: None for an array (every entity has a feature), else a 0/1 mask.
-    features = has = None
-    if initial is not None and feature_weight > 0.0:
-        features, has = (array, None) if array is not None else _features_from_mapping(graph, initial, dim)
-        nonfinite = first_nonfinite(features)
-        if nonfinite is not None:
-            row, column = nonfinite
-            raise ValueError(
-                f"initial: the feature of entity {graph.entity_ids[row]!r} (type {str(graph.types[row])!r}) "
-                f"holds {float(features[row, column])} at index {column}; features must be finite"
-            )
-        if has is None and feature_weight == 1.0:
-            return backend.asarray(array), n
-    hashed = initialize(
-        graph.keys(config.init), dim, seed=config.seed, method=config.init,
-        threads=threads, xp=backend.xp, device=backend.device,
-    )
-    if features is None:
-        return hashed, 0
-    if has is None:
-        return (1.0 - feature_weight) * hashed + feature_weight * backend.asarray(array), n
-    weight = backend.asarray(has[:, None] * feature_weight)
-    return hashed + weight * (backend.asarray(features) - hashed), int(has.sum())
-
-
-def _array_or_none(initial: Any) -> Any:
-    """``initial`` if it is an array (it then selects the backend), None for None or a mapping."""
-    return None if isinstance(initial, Mapping) else initial
-
-
-def _features_from_mapping(graph: Graph, initial: Mapping, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Host ``(n, dim)`` float32 features and an ``(n,)`` float32 0/1 mask."""
-    features = np.zeros((graph.num_entities, dim), dtype=np.float32)
-    has = np.zeros(graph.num_entities, dtype=np.float32)
-    for row, (entity, type_) in enumerate(zip(graph.entity_ids, graph.types)):
-        vector = initial.get((str(type_), entity), initial.get(entity))
-        if vector is None:
-            continue
-        vector = np.asarray(to_numpy(vector), dtype=np.float32).reshape(-1)
-        if vector.shape != (dim,):
-            raise ValueError(f"the feature of {entity!r} has length {vector.shape[0]}, expected dim={dim}")
-        features[row], has[row] = vector, 1.0
-    if not has.any():
-        raise ValueError("initial: no key of the mapping is an entity of the graph")
-    return features, has

@@ -157,7 +157,7 @@ def test_embed_and_ranking_evaluation_pass_the_same_embed_keywords(tmp_path, gra
     assert {k: v for k, v in report_kwargs.items() if k in shared} == shared
     assert {k: embed_kwargs[k] for k in embed_kwargs.keys() - shared.keys()} == {
         "relations": "joint", "input_format": None, "skip_bad_rows": False, "progress": False,
-        "memory_limit": None, "output": tmp_path / "e.npz",
+        "memory_limit": None, "output": tmp_path / "e.npz", "distributed": False,
     }
 
 

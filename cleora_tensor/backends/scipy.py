@@ -58,21 +58,24 @@ class ScipyOperator:
     Parameters
     ----------
     matrix : scipy.sparse.csr_array or csr_matrix
-        Shape ``(n, n)``; converted to float32 with sorted indices.
+        Shape ``(n, n)`` (or ``(m, n)`` with ``rectangular=True``: a block of
+        rows, as distributed propagation uses); converted to float32.
     threads : int or None, default None
         Worker threads (all cores if None).
+    rectangular : bool, default False
+        Accept a matrix that is not square.
 
     Attributes
     ----------
     shape : tuple of int
-        ``(n, n)``.
+        ``(n, n)`` (``(m, n)`` if rectangular).
     matrix : scipy.sparse.csr_array
         The float32 matrix.
     """
 
-    def __init__(self, matrix: Any, *, threads: int | None = None) -> None:
+    def __init__(self, matrix: Any, *, threads: int | None = None, rectangular: bool = False) -> None:
         matrix = scipy.sparse.csr_array(matrix, dtype=np.float32)
-        if matrix.shape[0] != matrix.shape[1]:
+        if matrix.shape[0] != matrix.shape[1] and not rectangular:
             raise ValueError(f"matrix must be square, got shape {matrix.shape}")
         self.matrix = matrix
         self.shape = matrix.shape
@@ -99,14 +102,16 @@ class ScipyOperator:
         Parameters
         ----------
         x : numpy.ndarray
-            Shape ``(n, d)``, float32 (converted to C-contiguous float32 if not).
+            Shape ``(n, d)`` (``n`` the matrix's columns), float32 (converted to
+            C-contiguous float32 if not).
         out : numpy.ndarray, optional
-            Shape ``(n, d)`` float32 C-contiguous, not sharing memory with ``x``.
+            Shape ``(m, d)`` (``m`` its rows) float32 C-contiguous, not sharing
+            memory with ``x``.
 
         Returns
         -------
         numpy.ndarray
-            Shape ``(n, d)``, float32: ``out`` if given.
+            Shape ``(m, d)``, float32: ``out`` if given.
 
         Raises
         ------
@@ -114,7 +119,7 @@ class ScipyOperator:
             On a shape mismatch or an ``out`` overlapping ``x``.
         """
         x = np.ascontiguousarray(x, dtype=np.float32)
-        n, d = self.shape[0], x.shape[1] if x.ndim == 2 else -1
+        n, columns, d = self.shape[0], self.shape[1], x.shape[1] if x.ndim == 2 else -1
         if x.ndim != 2 or x.shape[0] != self.shape[1]:
             raise ValueError(f"x must have shape ({self.shape[1]}, d), got {x.shape}")
         if out is None:
@@ -128,11 +133,11 @@ class ScipyOperator:
             indptr, indices, data = self._parts[start, stop]
             rows = out[start:stop]
             if _csr_matvecs is None:
-                part = scipy.sparse.csr_array((data, indices, indptr), shape=(stop - start, n))
+                part = scipy.sparse.csr_array((data, indices, indptr), shape=(stop - start, columns))
                 rows[...] = part @ x
                 return
             rows.fill(0.0)
-            _csr_matvecs(stop - start, n, d, indptr, indices, data, x.reshape(-1), rows.reshape(-1))
+            _csr_matvecs(stop - start, columns, d, indptr, indices, data, x.reshape(-1), rows.reshape(-1))
 
         map_blocks(block, self._blocks, self.threads)
         return out

@@ -180,6 +180,19 @@ class AtomicFiles:
         self._pending.append((file, tmp, target, mode))
         return file
 
+    def temporary(self, file: BinaryIO) -> str:
+        """The temporary path behind ``file`` (from :meth:`open`), for other processes to write into.
+
+        Raises
+        ------
+        KeyError
+            If ``file`` did not come from :meth:`open` of this set.
+        """
+        for pending, tmp, _, _ in self._pending:
+            if pending is file:
+                return tmp
+        raise KeyError("not a file of this set")
+
     def __exit__(self, kind: type | None, error: BaseException | None, traceback: object) -> None:
         try:
             if kind is None:
