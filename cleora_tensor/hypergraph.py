@@ -122,6 +122,8 @@ class Hypergraph:
     ----------
     table : TokenTable
         Parsed input, from :func:`~cleora_tensor.io.read_table`.
+    release : bool, default False
+        See :meth:`from_table`.
 
     Attributes
     ----------
@@ -145,19 +147,23 @@ class Hypergraph:
     (['a', 'b', 'c'], [[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     """
 
-    def __init__(self, table: TokenTable) -> None:
+    def __init__(self, table: TokenTable, *, release: bool = False) -> None:
         self.spec: ColumnSpec = table.spec
         self.n_rows = table.n_rows
         self.table_stats = {"skipped_rows": table.skipped_rows, "empty_ids": table.empty_ids}
         self.sources = table.sources
         self._weights = table.weights
-        self.vocabulary, self._cells = encode(table)
+        self.vocabulary, self._cells = encode(table, release=release)
         self.n_ids = sum(len(codes) for codes, _ in self._cells.values())
 
     @classmethod
-    def from_table(cls, table: TokenTable) -> Hypergraph:
-        """Build from a parsed :class:`~cleora_tensor.io.TokenTable`."""
-        return cls(table)
+    def from_table(cls, table: TokenTable, *, release: bool = False) -> Hypergraph:
+        """Build from a parsed :class:`~cleora_tensor.io.TokenTable`.
+
+        With ``release``, the table's ids are dropped type by type as they are
+        encoded (less memory; the table is then unusable).
+        """
+        return cls(table, release=release)
 
     def graph(
         self,

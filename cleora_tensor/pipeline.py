@@ -62,7 +62,7 @@ def read_hypergraph(source: Any, columns: str | ColumnSpec, **options: Any) -> H
     >>> hg.graph().entity_ids
     ['a', 'b', 'c']
     """
-    hypergraph = Hypergraph.from_table(read_table(source, columns, **options))
+    hypergraph = Hypergraph.from_table(read_table(source, columns, **options), release=True)
     # The parsed table is gone: hand the pages pyarrow's pool keeps cached back
     # to the system before the graph is built (about 40 bytes per input id).
     pa.default_memory_pool().release_unused()

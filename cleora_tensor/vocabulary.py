@@ -65,13 +65,19 @@ class Vocabulary:
         return self._keys[method]
 
 
-def encode(table: TokenTable) -> tuple[Vocabulary, dict[int, tuple[np.ndarray, np.ndarray]]]:
+def encode(
+    table: TokenTable, *, release: bool = False
+) -> tuple[Vocabulary, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Dictionary-encode ids type by type.
 
     Parameters
     ----------
     table : TokenTable
         The parsed input.
+    release : bool, default False
+        Remove each type's columns from ``table.entities`` as it is encoded,
+        so that their text is freed as encoding goes (the table cannot be
+        encoded again).
 
     Returns
     -------
@@ -88,30 +94,41 @@ def encode(table: TokenTable) -> tuple[Vocabulary, dict[int, tuple[np.ndarray, n
     start = 0
     for code, type_name in enumerate(spec.entity_types):
         columns = [c for c in spec.columns if c.is_entity and c.type == type_name]
-        ragged = [table.entities[c.index] for c in columns]
-        # One array, one encoding: unify_dictionaries() over the reader's many
-        # chunks costs O(chunks x dictionary) (18 s at 1e7 rows).
+        ragged = [table.entities.pop(c.index) if release else table.entities[c.index] for c in columns]
+        offsets = [r.offsets for r in ragged]
+        # One encoding over all chunks of the type's columns: pyarrow shares one
+        # memo table across the chunks of a ChunkedArray, so the indices are
+        # consistent and the last chunk holds the whole dictionary, without a
+        # combined copy of the text (nor unify_dictionaries(), O(chunks x
+        # dictionary): 18 s at 1e7 rows).
         values = pa.chunked_array(
             [chunk.cast(pa.large_string()) for r in ragged for chunk in r.values.chunks],
             type=pa.large_string(),
-        ).combine_chunks()
+        )
+        del ragged  # with release, the table no longer holds the text
         encoded = pc.dictionary_encode(values)
-        dictionary = encoded.dictionary
-        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        del values
+        dictionary = encoded.chunks[-1].dictionary if encoded.num_chunks else pa.array([], pa.large_string())
+        codes = np.concatenate(
+            [chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks] or [np.zeros(0, np.int32)]
+        )
+        del encoded
         if len(columns) > 1:
-            codes, dictionary = _row_major_order(codes, dictionary, ragged)
+            codes, dictionary = _row_major_order(codes, dictionary, offsets)
         count = len(dictionary)
+        dtype = np.int32 if start + count < 2**31 else np.int64
         occurrences.append(np.bincount(codes, minlength=count))
         ids.append(dictionary)
         type_codes.append(np.full(count, code, dtype=np.int16))
         position = 0
-        for column, r in zip(columns, ragged):
-            size = int(r.offsets[-1])
-            cells[column.index] = (codes[position : position + size] + start, r.offsets)
+        for column, column_offsets in zip(columns, offsets):
+            size = int(column_offsets[-1])
+            cells[column.index] = (codes[position : position + size].astype(dtype) + dtype(start), column_offsets)
             position += size
+        del codes
         start += count
     index_dtype = np.int32 if start < 2**31 else np.int64
-    cells = {k: (c.astype(index_dtype), o) for k, (c, o) in cells.items()}
+    cells = {k: (c.astype(index_dtype, copy=False), o) for k, (c, o) in cells.items()}
     vocabulary = Vocabulary(
         ids=pa.chunked_array(ids, type=pa.large_string()),
         type_names=spec.entity_types,
@@ -121,18 +138,18 @@ def encode(table: TokenTable) -> tuple[Vocabulary, dict[int, tuple[np.ndarray, n
     return vocabulary, cells
 
 
-def _row_major_order(codes: np.ndarray, dictionary: pa.Array, ragged: list) -> tuple[np.ndarray, pa.Array]:
+def _row_major_order(codes: np.ndarray, dictionary: pa.Array, offsets: list[np.ndarray]) -> tuple[np.ndarray, pa.Array]:
     """Renumber a type's entities by first occurrence in row-major order.
 
     ``dictionary_encode`` numbers ids by first occurrence in the concatenation
     of the type's columns (column-major); re-rank them by ``row * n_columns +
     column``, ties (ids of one cell) keeping their order in the cell.
     """
-    n_columns = len(ragged)
+    n_columns = len(offsets)
     positions = np.concatenate(
         [
-            np.repeat(np.arange(len(r.offsets) - 1, dtype=np.int64), np.diff(r.offsets)) * n_columns + k
-            for k, r in enumerate(ragged)
+            np.repeat(np.arange(len(o) - 1, dtype=np.int64), np.diff(o)) * n_columns + k
+            for k, o in enumerate(offsets)
         ]
     )
     first = np.full(len(dictionary), np.iinfo(np.int64).max)
