@@ -36,10 +36,10 @@ from .embedding import Embedding
 from .errors import RankFailedError
 from .formats import infer_format, npy
 from .formats.atomic import AtomicFiles
-from .formats.fields import EmbeddingFields
 from .hypergraph import Graph
 from .init import initialize
 from .markov import transition_matrix
+from .outofcore_embed import entity_fields
 from .parallel import ROW_BLOCK, single_threaded_blas
 from .whitening import Whitening
 
@@ -314,18 +314,8 @@ def _write(
             error = failure
         group.check(error)
         if group.rank == 0:
-            keep = graph.output
-            fields = EmbeddingFields(
-                entity_ids=graph.entity_ids if keep.all() else [i for i, k in zip(graph.entity_ids, keep) if k],
-                types=graph.types[keep],
-                vectors=np.zeros((total, 0), np.float32),
-                degrees=graph.degrees[keep],
-                occurrences=graph.occurrences[keep],
-                config=config,
-                relation=graph.name,
-            )
             try:
-                npy.write_entities(files.open(npy.entities_path(output)), fields)
+                npy.write_entities(files.open(npy.entities_path(output)), entity_fields(graph, config))
                 stack.close()  # every file complete: rename them into place
             except Exception as failure:
                 error = failure

@@ -36,7 +36,7 @@ from .backends.kernels_numpy import NORM_COLUMNS, moment_tasks
 from .outofcore import ColumnFile, propagate_out_of_core
 from .runtime import Runtime
 
-__all__ = ["embed_out_of_core", "plan_slices", "planned_mode", "slice_dim_for"]
+__all__ = ["embed_out_of_core", "entity_fields", "plan_slices", "planned_mode", "slice_dim_for"]
 
 
 def embed_out_of_core(
@@ -104,18 +104,23 @@ def embed_out_of_core(
         finally:
             if scratch is not None:
                 scratch.close()
-        ids = graph.entity_ids if rows is None else [graph.entity_ids[i] for i in rows.tolist()]
-        fields = EmbeddingFields(
-            entity_ids=ids,
-            types=graph.types[keep],
-            vectors=np.zeros((len(ids), 0), np.float32),
-            degrees=graph.degrees[keep],
-            occurrences=graph.occurrences[keep],
-            config=config,
-            relation=graph.name,
-        )
-        npy.write_entities(files.open(npy.entities_path(output)), fields)
+        npy.write_entities(files.open(npy.entities_path(output)), entity_fields(graph, config))
     return Embedding.load(output, mmap=True)
+
+
+def entity_fields(graph: Graph, config: EmbedConfig) -> EmbeddingFields:
+    """The fields of ``graph``'s output entities, with ``(n_output, 0)`` vectors: an ``npy`` sidecar's content."""
+    keep = graph.output
+    ids = graph.entity_ids if keep.all() else [i for i, k in zip(graph.entity_ids, keep) if k]
+    return EmbeddingFields(
+        entity_ids=ids,
+        types=graph.types[keep],
+        vectors=np.zeros((len(ids), 0), np.float32),
+        degrees=graph.degrees[keep],
+        occurrences=graph.occurrences[keep],
+        config=config,
+        relation=graph.name,
+    )
 
 
 def _copy_rows(source: ColumnFile, target: ColumnFile, keep: np.ndarray) -> None:

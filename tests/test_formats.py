@@ -511,3 +511,17 @@ def test_missing_file(tmp_path):
     for fmt in FORMATS:
         with pytest.raises(FileNotFoundError):
             load_embedding(path_for(tmp_path, fmt))
+
+
+def test_types_of_more_than_4m_entities_are_one_dictionary():
+    # pyarrow converts a large NumPy str array (here 4.2 M values of 4
+    # characters) into a ChunkedArray; the writers need one array (found on a
+    # 1e8-edge embed, 11 M entities).
+    from cleora_tensor.formats.checks import string_array, type_dictionary
+
+    types = np.full(2**22 + 10, "item")
+    types[-1] = "user"
+    encoded = type_dictionary(types)
+    assert isinstance(encoded, pa.DictionaryArray) and len(encoded) == len(types)
+    assert encoded.dictionary.to_pylist() == ["item", "user"] and encoded.indices[-1].as_py() == 1
+    assert isinstance(string_array(types), pa.StringArray)

@@ -93,6 +93,13 @@ def type_array(path: Path, types: pa.Array | pa.ChunkedArray, size: int) -> np.n
     return types.cast(pa.string()).to_numpy(zero_copy_only=False).astype(np.str_)
 
 
+def string_array(values: np.ndarray) -> pa.Array:
+    """A ``(n,)`` str array as one Arrow string array (pyarrow converts a large
+    NumPy str array into a ChunkedArray of several chunks)."""
+    array = pa.array(values, type=pa.string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def type_dictionary(types: np.ndarray) -> pa.DictionaryArray:
     """Entity types as the dictionary-encoded Arrow array the writers store; see :func:`type_array`."""
-    return pa.array(types, type=pa.string()).dictionary_encode()
+    return string_array(types).dictionary_encode()

@@ -25,7 +25,7 @@ import pyarrow.csv as pcsv
 
 from ..errors import InputFormatError
 from ..finite import first_nonfinite
-from .checks import check_regular, config_from_json, type_array
+from .checks import check_regular, config_from_json, string_array, type_array
 from .fields import EmbeddingFields
 
 __all__ = ["TEXT_MAX_DIM", "read_text", "sidecar_path", "text_ids", "write_sidecar", "write_text"]
@@ -81,7 +81,7 @@ def text_ids(fields: EmbeddingFields, fmt: str) -> tuple[pa.Array, dict[str, Any
                 f"cannot be written as type{_TYPE_SEPARATOR}id; save as npz or parquet"
             )
         ids = pc.binary_join_element_wise(
-            pa.array(fields.types, type=pa.string()), ids, _TYPE_SEPARATOR
+            string_array(fields.types), ids, _TYPE_SEPARATOR
         )
         sidecar["text_ids"] = f"type{_TYPE_SEPARATOR}id"
     else:
