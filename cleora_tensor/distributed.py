@@ -26,10 +26,11 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 from tqdm import tqdm
 
 from .backends import get_backend, import_optional
-from .backends.kernels_numpy import moment_tasks, task_covariance, task_sums
+from .backends.kernels_numpy import MOMENT_ROWS, moment_tasks, task_covariance, task_sums
 from .backends.scipy import ScipyOperator
 from .config import EmbedConfig
 from .embedding import Embedding
@@ -47,8 +48,6 @@ __all__ = ["GATHER_COLUMNS", "Group", "embed_distributed", "join"]
 
 #: Columns of the iterate all-gathered at a time.
 GATHER_COLUMNS = 32
-# Output rows per whitening task (the in-memory kernels' blocks).
-_TASK = moment_tasks(1 << 30)[0][1]
 
 
 def join(timeout: float = 600.0) -> Group:
@@ -195,7 +194,9 @@ def embed_distributed(
     local = matrix[r0:r1]
     index = np.int32 if group.size * height < 2**31 else np.int64
     local = ScipyOperator(
-        _csr((local.data, place[local.indices].astype(index), local.indptr), (r1 - r0, group.size * height)),
+        scipy.sparse.csr_array(
+            (local.data, place[local.indices].astype(index), local.indptr), shape=(r1 - r0, group.size * height)
+        ),
         threads=kernels.threads,
         rectangular=True,
     )
@@ -234,12 +235,6 @@ def embed_distributed(
     return _write(graph, config, output, group, x if keep.all() else x[keep], int(graph.output[:r0].sum()))
 
 
-def _csr(parts: tuple, shape: tuple[int, int]) -> Any:
-    import scipy.sparse
-
-    return scipy.sparse.csr_array(parts, shape=shape)
-
-
 def _whiten(
     y: np.ndarray, bounds: np.ndarray, rows: np.ndarray | None, config: EmbedConfig, group: Group, kernels: Any
 ) -> Whitening:
@@ -254,9 +249,9 @@ def _whiten(
     if m < 2:
         return Whitening.identity(dim, np.float32, method=config.whiten)
     # The first rows of every rank, for the tasks that cross into them.
-    head = np.zeros((_TASK, dim), np.float32)
-    head[: min(_TASK, len(ours))] = ours[:_TASK]
-    heads = np.empty((group.size, _TASK, dim), np.float32)
+    head = np.zeros((MOMENT_ROWS, dim), np.float32)
+    head[: min(MOMENT_ROWS, len(ours))] = ours[:MOMENT_ROWS]
+    heads = np.empty((group.size, MOMENT_ROWS, dim), np.float32)
     group.all_gather(head, heads)
     tasks = [(a, b) for a, b in moment_tasks(m) if starts[group.rank] <= a < starts[group.rank + 1]]
 
@@ -265,7 +260,7 @@ def _whiten(
         extra, k = [], group.rank + 1
         need = (b - a) - len(own)
         while need > 0:
-            take = heads[k, : min(need, counts[k], _TASK)]
+            take = heads[k, : min(need, counts[k], MOMENT_ROWS)]
             extra.append(take)
             need -= len(take)
             k += 1

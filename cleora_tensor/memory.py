@@ -40,12 +40,12 @@ _MIB = 1 << 20
 
 #: Resident memory of the process before any work: the interpreter with NumPy,
 #: SciPy, pyarrow and this package imported (measured, CPython 3.11, Linux).
-BASELINE_BYTES = 130 * _MIB
+BASELINE_BYTES = 100 * _MIB
 
 # Reading: the parsed text table at its peak, then what stays resident: entity
 # codes and row offsets (12 bytes per id of an edge list) and the allocator's
 # residue, which grows with the input only up to a bound (measured).
-_READ_FIXED, _READ_PER_ID, _READ_RESIDUE_PER_ID, _READ_RESIDUE_MAX = 16 * _MIB, 64, 32, 32 * _MIB
+_READ_FIXED, _READ_PER_ID, _READ_RESIDUE_PER_ID, _READ_RESIDUE_MAX = 16 * _MIB, 34, 32, 32 * _MIB
 _KEPT_FIXED, _KEPT_PER_ID, _KEPT_RESIDUE_PER_ID, _KEPT_RESIDUE_MAX = 8 * _MIB, 12, 50, 48 * _MIB
 # Graph building: bytes per entry of a summed chunk (its COO arrays and their
 # CSR), and per distinct non-zero (the float64 running sum and the merge that
@@ -112,9 +112,12 @@ def estimate_memory(
 
     Notes
     -----
-    ``peak = baseline + max(reading, kept + max(building, matrices + vectors))``,
-    where, in bytes: ``reading`` is about 64-96 per input id (the parsed text);
-    ``kept``, what stays resident after reading, 12-62 per input id;
+    ``peak = baseline + max(reading, kept + building, residue + matrices + vectors)``,
+    where, in bytes: ``reading`` is about 34 per input id (the parsed text while it is
+    dictionary-encoded, type by type) plus a bounded allocator residue;
+    ``kept``, what stays resident after reading until the graphs are built,
+    12-62 per input id, of which ``residue`` (the allocator's, at most 56 MiB)
+    stays while propagating;
     ``building`` 28 per expanded entry up to one chunk (``2**21`` entries) plus
     24 per non-zero (float64 sums merged out of place, float32 result);
     ``matrices`` 12 per non-zero (graph and transition matrix, shared int32
@@ -129,19 +132,22 @@ def estimate_memory(
 
     >>> peak = estimate_memory(2625, 2_168_094, 256, threads=2, pairs=20_400_000, input_ids=100_943)
     >>> f"{peak / 1e6:.0f} MB"
-    '262 MB'
+    '230 MB'
     """
     if min(n_entities, nnz, dim, input_ids, pairs or 0, output_entities or 0) < 0:
         raise ValueError("estimate_memory: counts must be non-negative")
     pairs = nnz if pairs is None else pairs
     index_bytes = 4 if max(n_entities, nnz) < 2**31 else 8
     reading = _READ_FIXED + _READ_PER_ID * input_ids + min(_READ_RESIDUE_PER_ID * input_ids, _READ_RESIDUE_MAX)
-    kept = _KEPT_FIXED + _KEPT_PER_ID * input_ids + min(_KEPT_RESIDUE_PER_ID * input_ids, _KEPT_RESIDUE_MAX)
+    # The input's entity codes are freed once the graphs are built (embed drops
+    # the hypergraph); the allocator's residue stays.
+    residue = _KEPT_FIXED + min(_KEPT_RESIDUE_PER_ID * input_ids, _KEPT_RESIDUE_MAX)
+    kept = residue + _KEPT_PER_ID * input_ids
     building = _BUILD_PER_ENTRY * min(pairs, expansion.CHUNK_ENTRIES) + _BUILD_PER_NNZ * nnz
     # The float32 graph and its transition matrix (which shares the index arrays).
     matrices = nnz * (8 + index_bytes) + (n_entities + 1) * index_bytes + _PER_ENTITY * n_entities
     vectors = _vectors_bytes(n_entities, dim, threads, output_entities, slice_dim)
-    return BASELINE_BYTES + max(reading, kept + max(building, matrices + vectors))
+    return BASELINE_BYTES + max(reading, kept + building, residue + matrices + vectors)
 
 
 def propagation_bytes(

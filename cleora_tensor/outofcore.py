@@ -40,6 +40,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from tqdm import tqdm
 
+from .backends import get_backend
 from .backends.kernels_numpy import (
     NORM_COLUMNS,
     moment_tasks,
@@ -194,8 +195,6 @@ def propagate_out_of_core(
         raise ValueError("early stopping with whitening after every step is not available out-of-core; pass tol=0")
     n, d = vectors.n, vectors.d
     operator = ScipyOperator(matrix, threads=threads)
-    from .backends import get_backend
-
     kernels = get_backend("scipy").kernels(operator.threads)
     slices = [(c, min(c + slice_dim, d)) for c in range(0, d, slice_dim)]
     buffers = np.empty(2 * n * min(slice_dim, d), np.float32)
