@@ -98,18 +98,38 @@ class Group:
         self.rank, self.size = dist.get_rank(), dist.get_world_size()
 
     def all_gather(self, local: np.ndarray, out: np.ndarray) -> None:
-        """Gather ``local`` (equal shapes on every rank) into ``out[rank]``."""
+        """Gather every rank's ``local`` into ``out[rank]``, in place.
+
+        Parameters
+        ----------
+        local : numpy.ndarray
+            Same shape and dtype on every rank.
+        out : numpy.ndarray
+            Shape ``(size, *local.shape)``, C-contiguous.
+        """
         views = [self._torch.from_numpy(part) for part in out]
         self._dist.all_gather(views, self._torch.from_numpy(np.ascontiguousarray(local)))
 
     def objects(self, value: Any) -> list[Any]:
-        """Every rank's ``value`` (picklable), in rank order."""
+        """Every rank's ``value`` (picklable), a list in rank order (all_gather_object)."""
         gathered: list[Any] = [None] * self.size
         self._dist.all_gather_object(gathered, value)
         return gathered
 
     def check(self, error: BaseException | None) -> None:
-        """Raise on every rank if any rank failed (its message, naming the rank)."""
+        """Stop every rank if any rank failed; every rank must call it.
+
+        Parameters
+        ----------
+        error : exception or None
+            This rank's failure, if any.
+
+        Raises
+        ------
+        Exception
+            ``error`` itself on the rank that failed; :class:`RankFailedError`
+            naming the first failed rank and its message on the others.
+        """
         failures = [(rank, message) for rank, message in enumerate(self.objects(None if error is None else str(error))) if message]
         if failures:
             if error is not None:
@@ -117,16 +137,28 @@ class Group:
             rank, message = failures[0]
             raise RankFailedError(f"rank {rank} failed: {message}")
 
-    def barrier(self) -> None:
-        self._dist.barrier()
-
 
 def partition(indptr: np.ndarray, parts: int, dim: int) -> np.ndarray:
-    """Row boundaries ``(parts + 1,)``: whole ``ROW_BLOCK`` blocks of about equal cost.
+    """Row boundaries of ``parts`` ranks: whole ``ROW_BLOCK`` blocks of about equal cost.
 
     A row costs its non-zeros (the product) plus ``dim`` (its vectors'
     memory, and the dense steps: normalization, whitening), so the ranks hold
     about equal shares of the iterate when the degrees are skewed.
+
+    Parameters
+    ----------
+    indptr : numpy.ndarray
+        Shape ``(n + 1,)``: the transition matrix's row pointers.
+    parts : int
+        Ranks.
+    dim : int
+        Embedding dimension.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape ``(parts + 1,)``, non-decreasing, from 0 to ``n``; every
+        inner boundary a multiple of ``ROW_BLOCK`` (a rank may get no row).
     """
     n = len(indptr) - 1
     cost = indptr + dim * np.arange(n + 1)
@@ -206,17 +238,21 @@ def embed_distributed(
     x = np.empty((r1 - r0, dim), np.float32)
     initialize(graph.keys(config.init)[r0:r1], dim, seed=config.seed, method=config.init, kernels=kernels, out=x)
     y = np.empty_like(x)
+    # Reused every step: this rank's part of a column chunk, every rank's
+    # parts, and the product (one set per chunk width: the last may be narrower).
+    buffers = {
+        w: (np.zeros((height, w), np.float32), np.empty((group.size, height, w), np.float32), np.empty((r1 - r0, w), np.float32))
+        for w in {min(GATHER_COLUMNS, dim - c) for c in range(0, dim, GATHER_COLUMNS)}
+    }
     converged = False
     bar = tqdm(range(config.iterations), desc="propagate", unit="it", disable=not progress or group.rank != 0, file=sys.stderr)
     for _ in bar:
         for c0 in range(0, dim, GATHER_COLUMNS):
             c1 = min(c0 + GATHER_COLUMNS, dim)
-            send = np.zeros((height, c1 - c0), np.float32)
+            send, gathered, product = buffers[c1 - c0]
             send[: r1 - r0] = x[:, c0:c1]
-            gathered = np.empty((group.size, height, c1 - c0), np.float32)
             group.all_gather(send, gathered)
-            y[:, c0:c1] = local.matmul(gathered.reshape(-1, c1 - c0))
-            del gathered
+            y[:, c0:c1] = local.matmul(gathered.reshape(-1, c1 - c0), out=product)
         if config.residual > 0:
             kernels.mix(y, x, config.residual)
         kernels.normalize_rows(y, y, config.eps)
@@ -228,7 +264,7 @@ def embed_distributed(
         x, y = y, x
         if converged:
             break
-    del y, local
+    del y, local, buffers
     if config.whiten != "none" and not config.whiten_each_step:
         _whiten(x, bounds, fit, config, group, kernels)
     keep = graph.output[r0:r1]

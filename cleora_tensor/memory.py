@@ -213,6 +213,16 @@ def parse_size(size: int | str) -> int:
 
     Units K, M, G, T (with or without ``B`` / ``iB``) are powers of 1024.
 
+    Parameters
+    ----------
+    size : int or str
+        Bytes, or a number with a unit (``memory_limit`` / ``--memory-limit``).
+
+    Returns
+    -------
+    int
+        Bytes, positive.
+
     Raises
     ------
     ValueError
@@ -388,7 +398,17 @@ def check_propagation_memory(
 
 
 def format_size(size: int) -> str:
-    """``size`` bytes as ``"1.5 GiB"`` or ``"300 MiB"``."""
+    """``size`` bytes for a message: ``"1.5 GiB"`` from 1 GiB up, else ``"300 MiB"``.
+
+    Parameters
+    ----------
+    size : int
+        Bytes.
+
+    Returns
+    -------
+    str
+    """
     return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
 
 

@@ -61,7 +61,10 @@ _CHUNK_BYTES = 1 << 24
 
 
 class ColumnFile:
-    """A float32 ``(n, d)`` ``.npy`` array in Fortran order, in an open file.
+    """A new float32 ``(n, d)`` ``.npy`` array in Fortran order, in an open file.
+
+    Writes the ``.npy`` header at the start of ``file`` and sizes the file; the
+    data reads as zeros until written.
 
     Parameters
     ----------
@@ -69,24 +72,16 @@ class ColumnFile:
         Open for reading and writing, positioned anywhere.
     n, d : int
         Shape.
-    create : bool, default False
-        Write the ``.npy`` header and size the file (its data reads as zeros).
     """
 
-    def __init__(self, file: BinaryIO, n: int, d: int, *, create: bool = False) -> None:
+    def __init__(self, file: BinaryIO, n: int, d: int) -> None:
         self.file, self.n, self.d = file, n, d
-        if create:
-            file.seek(0)
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": True, "shape": (n, d)}
-            np.lib.format.write_array_header_1_0(file, header)
-            file.flush()
-            self.offset = file.tell()
-            os.truncate(file.fileno(), self.offset + 4 * n * d)
-        else:
-            file.seek(0)
-            np.lib.format.read_magic(file)
-            np.lib.format.read_array_header_1_0(file)
-            self.offset = file.tell()
+        file.seek(0)
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": True, "shape": (n, d)}
+        np.lib.format.write_array_header_1_0(file, header)
+        file.flush()
+        self.offset = file.tell()
+        os.truncate(file.fileno(), self.offset + 4 * n * d)
         self._fd = file.fileno()
 
     def _chunk_rows(self, width: int) -> int:
@@ -226,7 +221,7 @@ def propagate_out_of_core(
                 for row, (a, b) in enumerate(((y, y), (y, x), (x, x))):
                     sums[row] += np.einsum("ij,ij->i", a, b, dtype=np.float64)
             vectors.write(0, c0, y)
-        pending = np.maximum(np.sqrt(sq), np.float32(config.eps)) if sq is not None else None
+        pending = np.maximum(np.sqrt(sq), np.float32(config.eps))
         if sums is not None:
             p = pending.astype(np.float64)
             change = sums[0] / p**2 - 2.0 * sums[1] / p + sums[2]

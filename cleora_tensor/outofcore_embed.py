@@ -94,13 +94,13 @@ def embed_out_of_core(
         # and copy the output rows; otherwise the output itself is the iterate.
         scratch = None if rows is None else tempfile.TemporaryFile(dir=output.parent, prefix=f".{output.name}.work.")
         try:
-            vectors = ColumnFile(target if scratch is None else scratch, n, dim, create=True)
+            vectors = ColumnFile(target if scratch is None else scratch, n, dim)
             propagate_out_of_core(
                 matrix, graph.keys(config.init), config, vectors,
                 slice_dim=slice_dim, whiten_rows=rows, threads=threads, progress=progress,
             )
             if scratch is not None:
-                _copy_rows(vectors, ColumnFile(target, len(rows), dim, create=True), keep)
+                _copy_rows(vectors, ColumnFile(target, len(rows), dim), keep)
         finally:
             if scratch is not None:
                 scratch.close()

@@ -123,7 +123,7 @@ def encode(
         position = 0
         for column, column_offsets in zip(columns, offsets):
             size = int(column_offsets[-1])
-            cells[column.index] = (codes[position : position + size].astype(dtype) + dtype(start), column_offsets)
+            cells[column.index] = (np.add(codes[position : position + size], start, dtype=dtype), column_offsets)
             position += size
         del codes
         start += count

@@ -57,7 +57,7 @@ def test_early_stop_takes_the_same_steps_in_every_slice(data_file, tmp_path):
                              whiten="zca", whiten_floor=config.whiten_floor, whiten_rows=np.flatnonzero(graph.output))
     with open(tmp_path / "v.npy", "w+b") as file:
         result = propagate_out_of_core(ct.transition_matrix(graph), graph.keys(), config,
-                                       ColumnFile(file, graph.num_entities, 64, create=True), slice_dim=32,
+                                       ColumnFile(file, graph.num_entities, 64), slice_dim=32,
                                        whiten_rows=np.flatnonzero(graph.output))
     assert (result.iterations, result.converged, result.slices) == (in_memory.iterations, True, 2)
     assert in_memory.iterations < 15
@@ -69,7 +69,7 @@ def test_column_file_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     data = rng.normal(size=(3000, 70)).astype(np.float32)
     with open(tmp_path / "c.npy", "w+b") as file:
-        columns = ColumnFile(file, 3000, 70, create=True)
+        columns = ColumnFile(file, 3000, 70)
         columns.write(0, 0, data[:, :32].copy())
         columns.write(0, 32, data[:, 32:].copy())
         np.testing.assert_array_equal(columns.read(100, 2100, 5, 40), data[100:2100, 5:40])
@@ -96,7 +96,6 @@ def test_embed_goes_out_of_core_beyond_memory_limit(tmp_path, monkeypatch):
     _fixed_resident(monkeypatch)
     rows = lines(20_000)
     expected = ct.embed(iter(rows), columns="user item", dim=96, keep_state=False)
-    n, nnz = len(expected), None
     graph = ct.read_hypergraph(iter(rows), "user item").graph()
     n, nnz = graph.num_entities, graph.nnz
     # Room for slices of 32 columns (3 slices), not for the in-memory run.
