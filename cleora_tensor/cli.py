@@ -208,22 +208,27 @@ def _cmd_embed(args: argparse.Namespace) -> None:
     paths, fmt = _output_paths(args.output, args.format, names, args.inputs)
     # embed writes a joint result itself (out of core, it computes it in the file).
     written_by_embed = names == [None] and fmt == infer_format(paths[0])
+    group = None
     if args.distributed:
         from .distributed import join
 
-        join(timeout=args.distributed_timeout)
-    result = embed(
-        args.inputs if len(args.inputs) > 1 else args.inputs[0],
-        columns=args.columns,
-        relations=args.relations,
-        input_format=args.input_format,
-        skip_bad_rows=args.skip_bad_rows,
-        progress=not args.quiet,
-        memory_limit=args.memory_limit,
-        output=paths[0] if written_by_embed else None,
-        distributed=args.distributed,
-        **_embed_keywords(args),
-    )
+        group = join(timeout=args.distributed_timeout)
+    try:
+        result = embed(
+            args.inputs if len(args.inputs) > 1 else args.inputs[0],
+            columns=args.columns,
+            relations=args.relations,
+            input_format=args.input_format,
+            skip_bad_rows=args.skip_bad_rows,
+            progress=not args.quiet,
+            memory_limit=args.memory_limit,
+            output=paths[0] if written_by_embed else None,
+            distributed=args.distributed,
+            **_embed_keywords(args),
+        )
+    finally:
+        if group is not None:
+            group.close()
     embeddings = [result[name] for name in names] if isinstance(result, dict) else [result]
     if not written_by_embed:
         save_embeddings(list(zip(embeddings, paths)), fmt)

@@ -110,6 +110,12 @@ class Group:
         views = [self._torch.from_numpy(part) for part in out]
         self._dist.all_gather(views, self._torch.from_numpy(np.ascontiguousarray(local)))
 
+    def close(self) -> None:
+        """Destroy the default process group (before the process exits: a
+        group left to interpreter shutdown can abort the process)."""
+        if self._dist.is_initialized():
+            self._dist.destroy_process_group()
+
     def objects(self, value: Any) -> list[Any]:
         """Every rank's ``value`` (picklable), a list in rank order (all_gather_object)."""
         gathered: list[Any] = [None] * self.size

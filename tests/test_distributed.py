@@ -89,6 +89,7 @@ def test_transient_rows_and_python_api_in_a_process_group(tmp_path, data_file):
         "dist.init_process_group('gloo')\n"
         f"e = ct.embed({str(baskets)!r}, columns={spec!r}, distributed=True, output=sys.argv[1], threads=1)\n"
         "print(len(e))\n"
+        "dist.destroy_process_group()\n"
     )
     results = launch([[sys.executable, "-c", script, str(tmp_path / "m.npy")] for _ in range(2)])
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
