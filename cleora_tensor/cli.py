@@ -39,7 +39,12 @@ def _embed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dim", "-d", type=_positive, default=None, help="embedding dimension (preset; classification: 256)")
 
 
+def _singletons_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--singletons", choices=CHOICES["singletons"], default=None, help="hyperedges of one entity (a session of one item): leave out, or keep as self-loops like pycleora (preset; classification: drop)")
+
+
 def _propagation_options(parser: argparse.ArgumentParser) -> None:
+    _singletons_option(parser)
     # Options left at None take the preset's value (cleora_tensor.config.PRESETS).
     parser.add_argument("--preset", choices=tuple(PRESETS), default="classification", help="starting values of the options marked (preset): classification (default), retrieval, or pycleora (reproduces pycleora 3.2.1)")
     parser.add_argument("--iterations", "-n", type=int, default=None, help="propagation steps (preset; classification: 15)")
@@ -115,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="describe the graph of input files", description="Count rows, entities, relations and non-zeros, and estimate the memory of embedding.")
     _embed_options(info)
+    _singletons_option(info)
     info.add_argument("--threads", type=_positive, default=None, help="CPU threads for the memory estimate (default: all cores)")
     info.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE", help="memory limit of the planned embed, e.g. 8G (default: the memory available)")
     info.add_argument("--json", action="store_true", help="print JSON")
@@ -189,7 +195,7 @@ def _output_paths(output: Path, fmt: str | None, names: list[str | None], inputs
 #: protocols of ``evaluate`` share, each from the option of the same name.
 _EMBED_KEYWORDS = (
     "preset", "dim", "iterations", "propagation", "whiten", "whiten_each_step", "whiten_floor", "residual",
-    "tol", "seed", "init", "max_cell_size", "threads", "backend", "device",
+    "tol", "seed", "init", "singletons", "max_cell_size", "threads", "backend", "device",
 )
 
 
@@ -270,8 +276,10 @@ def _cmd_info(args: argparse.Namespace) -> None:
         skip_bad_rows=args.skip_bad_rows,
     )
     vocabulary = hypergraph.vocabulary
-    graphs = hypergraph.graphs(args.relations, max_cell_size=args.max_cell_size)
-    dim = EmbedConfig(columns=hypergraph.spec.spec).dim if args.dim is None else args.dim
+    defaults = EmbedConfig(columns=hypergraph.spec.spec)
+    singletons = args.singletons or defaults.singletons
+    graphs = hypergraph.graphs(args.relations, max_cell_size=args.max_cell_size, singletons=singletons)
+    dim = defaults.dim if args.dim is None else args.dim
     estimates = [
         estimate_memory(
             g.num_entities, g.nnz, dim, threads=args.threads, pairs=g.pairs,
@@ -299,6 +307,9 @@ def _cmd_info(args: argparse.Namespace) -> None:
                 "output_entities": int(g.output.sum()),
                 "nnz": g.nnz,
                 "truncated_cells": g.truncated_cells,
+                "singleton_cells": g.singleton_cells,
+                "leaf_connectors": g.leaf_connectors,
+                "lone_entities": g.lone,
                 "pairs": g.pairs,
                 "estimated_peak_memory_bytes": estimate,
             }

@@ -17,6 +17,7 @@ CHOICES = {
     "propagation": ("left", "symmetric"),
     "whiten": ("pca", "zca", "none"),
     "init": ("hash", "pycleora"),
+    "singletons": ("drop", "keep"),
 }
 
 
@@ -70,6 +71,10 @@ class EmbedConfig:
         Clique guard: in a relation between two complex columns (including a
         reflexive one) a cell keeps only its first ``max_cell_size`` ids, and the
         truncation is reported. ``None`` disables the guard.
+    singletons : {"drop", "keep"}, default "drop"
+        Hyperedges that relate one entity to nothing (a one-item session or
+        basket): left out of the graph, or expanded into self-loops as pycleora
+        3.2.1 does. See :meth:`~cleora_tensor.Hypergraph.graph`.
     eps : float, default 1e-10
         Floor for row norms and whitening eigenvalues (pycleora's value).
     scales : tuple of int, optional
@@ -104,6 +109,7 @@ class EmbedConfig:
     seed: int = 0
     init: str = "hash"
     max_cell_size: int | None = 1024
+    singletons: str = "drop"
     eps: float = 1e-10
     scales: tuple[int, ...] | None = None
     feature_weight: float = 1.0
@@ -153,7 +159,7 @@ class EmbedConfig:
         **fields
             Any :class:`EmbedConfig` field; ``columns`` is required. For a field
             that a preset sets (``dim, iterations, whiten, whiten_each_step,
-            whiten_floor, tol, init``) None means "the preset's value" (pass
+            whiten_floor, tol, init, singletons``) None means "the preset's value" (pass
             ``tol=0`` to disable early stopping); other fields take None as
             given (``max_cell_size=None`` disables the clique guard).
 
@@ -181,6 +187,9 @@ class EmbedConfig:
     def from_json(cls, text: str) -> EmbedConfig:
         """Rebuild from :meth:`to_json` output; unknown keys are ignored.
 
+        A configuration without ``singletons`` was written before that field
+        existed, when every graph kept them: it reads as ``"keep"``.
+
         Raises
         ------
         ValueError
@@ -190,7 +199,7 @@ class EmbedConfig:
         if not isinstance(data, dict):
             raise ValueError("configuration JSON must be an object")
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{"singletons": "keep", **{k: v for k, v in data.items() if k in names}})
 
 
 #: Named starting points for :meth:`EmbedConfig.from_preset` and ``embed(preset=...)``,
@@ -204,7 +213,7 @@ class EmbedConfig:
 #:   :meth:`Embedding.complete`'s popularity prior it beats item popularity and
 #:   item-item co-occurrence on the basket and link benchmarks.
 #: - ``"pycleora"``: pycleora 3.2.1's ``embed`` defaults — 40 steps, PCA whitening
-#:   after every step, its initializer, no early stop.
+#:   after every step, its initializer, no early stop, one-item hyperedges kept.
 PRESETS: dict[str, dict[str, Any]] = {
     "classification": {},
     "retrieval": {"dim": 1024, "iterations": 1, "whiten": "zca", "whiten_floor": 1.0, "tol": None},
@@ -215,6 +224,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "whiten_floor": 0.0,
         "tol": None,
         "init": "pycleora",
+        "singletons": "keep",
     },
 }
 

@@ -25,7 +25,7 @@ import scipy.sparse
 from .columns import ColumnSpec, Relation
 from . import expansion
 from .csr import row_sums
-from .expansion import relation_cells, summed_adjacency
+from .expansion import drop_connector_leaves, relation_cells, summed_adjacency
 from .memory import check_graph_memory
 from .vocabulary import Vocabulary, encode
 
@@ -42,7 +42,8 @@ class DataWarning(UserWarning):
 class Graph:
     """The weighted graph of one or several relations, over the entities they connect.
 
-    Built by :meth:`Hypergraph.graph`; entities without any edge are left out.
+    Built by :meth:`Hypergraph.graph`; entities without any edge are left out,
+    except those seen only in singleton hyperedges (see ``lone``).
 
     Attributes
     ----------
@@ -65,6 +66,15 @@ class Graph:
         Cells cut to ``max_cell_size`` ids by the clique guard.
     truncated_ids : int
         Ids those cells lost.
+    singleton_cells : int
+        Single-id cells of reflexive columns left out (see
+        :meth:`Hypergraph.graph`'s ``singletons``).
+    leaf_connectors : int
+        Transient entities with a single neighbour left out, with their edge (a
+        one-item session with a reflexive item column counts here and above).
+    lone : int
+        Entities seen only in those hyperedges: kept, with a self-loop of
+        weight 1 as their only edge (their vector stays their initial vector).
     pairs : int
         Entries the expansion of the relations generated before duplicates were
         summed (pairs, twice for a relation that is not reflexive): what the
@@ -79,6 +89,9 @@ class Graph:
     output: np.ndarray
     truncated_cells: int = 0
     truncated_ids: int = 0
+    singleton_cells: int = 0
+    leaf_connectors: int = 0
+    lone: int = 0
     pairs: int = 0
 
     @property
@@ -170,6 +183,7 @@ class Hypergraph:
         relations: Sequence[Relation | str] | None = None,
         *,
         max_cell_size: int | None = 1024,
+        singletons: str = "drop",
         name: str | None = None,
     ) -> Graph:
         """The weighted graph summing the given relations.
@@ -182,6 +196,18 @@ class Hypergraph:
             Clique guard: in a relation between two complex columns, cells keep
             their first ``max_cell_size`` ids; truncations are counted on the
             result and reported with a :class:`DataWarning`. None disables it.
+        singletons : {"drop", "keep"}, default "drop"
+            ``"drop"`` leaves out the hyperedges that relate one entity to
+            nothing: a cell of a reflexive column holding one id (its clique
+            expansion is the self-pair ``(a, a)`` alone) and a transient entity
+            with a single neighbour (a session or basket of one item: its star
+            expansion walks to the item and back). Both are self-loops whose
+            weight grows with how often an entity is seen alone; they make the
+            walk lazy entity by entity, so an item seen mostly alone keeps mostly
+            its initial vector. Entities seen only alone stay, with a self-loop
+            (``Graph.lone``); their occurrences still count. ``"keep"``
+            expands them like any hyperedge (pycleora 3.2.1's graph). Measured
+            in the README, "Defaults".
         name : str, optional
             Name of the result (pairwise mode uses the relation name).
 
@@ -209,8 +235,11 @@ class Hypergraph:
         if relations is None:
             relations = self.spec.relations
         relations = [self.spec.relation(r) if isinstance(r, str) else r for r in relations]
+        if singletons not in ("drop", "keep"):
+            raise ValueError(f"singletons must be 'drop' or 'keep', got {singletons!r}")
+        drop = singletons == "drop"
         n = len(self.vocabulary)
-        expansions = [relation_cells(self._cells, self._weights, r, max_cell_size) for r in relations]
+        expansions = [relation_cells(self._cells, self._weights, r, max_cell_size, drop_singletons=drop) for r in relations]
         pairs = sum(e.entries for e in expansions)
         check_graph_memory(", ".join(self.sources), self._cells, relations, n, self.n_ids, pairs, max_cell_size)
         truncated_cells = sum(e.truncated_cells for e in expansions)
@@ -224,9 +253,20 @@ class Hypergraph:
                 stacklevel=2,
             )
         chunk = expansion.CHUNK_ENTRIES
+        cells, leaves = sum(e.singletons for e in expansions), 0
+        alone = [e.lone for e in expansions if e.lone is not None]
         adjacency = summed_adjacency(expansions, n, chunk)
         del expansions
+        output_codes = [self.vocabulary.type_names.index(t) for t in self.spec.output_types]
+        if drop:
+            connectors = ~np.isin(self.vocabulary.type_codes, output_codes)
+            adjacency, leaves, neighbours = drop_connector_leaves(adjacency, connectors, chunk)
+            alone.append(neighbours)
         degrees = row_sums(adjacency)
+        # Entities seen only in singletons: kept, with a self-loop (inserted below).
+        lone = np.unique(np.concatenate(alone)) if alone else np.zeros(0, np.int64)
+        lone = lone[degrees[lone] == 0]
+        degrees[lone] = 1.0
         keep = degrees > 0
         if not keep.any():
             names = ", ".join(r.name for r in relations)
@@ -239,16 +279,14 @@ class Hypergraph:
         # renumber its indices in place, a block at a time.
         for lo in range(0, len(indices), chunk):
             indices[lo : lo + chunk] = renumber[indices[lo : lo + chunk]]
-        compact = scipy.sparse.csr_array(
-            (
-                adjacency.data.astype(np.float32),
-                indices,
-                np.append(adjacency.indptr[index], adjacency.nnz).astype(indices.dtype),
-            ),
-            shape=(len(index), len(index)),
-        )
-        del adjacency
-        output_codes = [self.vocabulary.type_names.index(t) for t in self.spec.output_types]
+        data = adjacency.data.astype(np.float32)
+        indptr = np.append(adjacency.indptr[index], adjacency.nnz)
+        if len(lone):  # their rows are empty: one diagonal entry each
+            at, diagonal = adjacency.indptr[lone], renumber[lone]
+            data, indices = np.insert(data, at, 1.0), np.insert(indices, at, diagonal)
+            indptr = indptr + np.searchsorted(diagonal, np.arange(len(index) + 1), side="left")
+        compact = scipy.sparse.csr_array((data, indices, indptr.astype(indices.dtype)), shape=(len(index), len(index)))
+        del adjacency, data
         return Graph(
             name=name,
             vocabulary=self.vocabulary,
@@ -258,11 +296,14 @@ class Hypergraph:
             output=np.isin(self.vocabulary.type_codes[index], output_codes),
             truncated_cells=truncated_cells,
             truncated_ids=truncated_ids,
+            singleton_cells=cells,
+            leaf_connectors=leaves,
+            lone=len(lone),
             pairs=pairs,
         )
 
-    def graphs(self, mode: str = "joint", *, max_cell_size: int | None = 1024) -> list[Graph]:
-        """One joint graph, or one graph per relation (``mode="pairwise"``).
+    def graphs(self, mode: str = "joint", *, max_cell_size: int | None = 1024, singletons: str = "drop") -> list[Graph]:
+        """One joint graph, or one graph per relation (``mode="pairwise"``); options as :meth:`graph`.
 
         Raises
         ------
@@ -270,10 +311,10 @@ class Hypergraph:
             On an unknown mode.
         """
         if mode == "joint":
-            return [self.graph(max_cell_size=max_cell_size)]
+            return [self.graph(max_cell_size=max_cell_size, singletons=singletons)]
         if mode == "pairwise":
             return [
-                self.graph([r], max_cell_size=max_cell_size, name=r.name)
+                self.graph([r], max_cell_size=max_cell_size, singletons=singletons, name=r.name)
                 for r in self.spec.relations
             ]
         raise ValueError(f"mode must be 'joint' or 'pairwise', got {mode!r}")

@@ -90,7 +90,7 @@ def embed_new(
             "neighbour; name the columns with the model's entity types"
         )
     relations = [model.relation] if model.relation else None
-    graph = hypergraph.graph(relations, max_cell_size=config.max_cell_size)
+    graph = hypergraph.graph(relations, max_cell_size=config.max_cell_size, singletons=config.singletons)
     rows = EntityIndex(state.entity_ids, state.types).rows(graph.entity_ids, graph.types)
     known, new = rows >= 0, np.flatnonzero((rows < 0) & graph.output)
 

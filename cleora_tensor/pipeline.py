@@ -85,6 +85,7 @@ def embed(
     tol: float | None = None,
     seed: int = 0,
     init: str | None = None,
+    singletons: str | None = None,
     initial: Any = None,
     feature_weight: float = 1.0,
     scales: Sequence[int] | None = None,
@@ -114,10 +115,10 @@ def embed(
         (see :func:`~cleora_tensor.parse_columns`).
     preset : {"classification", "retrieval", "pycleora"}, default "classification"
         Starting values of ``dim, iterations, whiten, whiten_each_step,
-        whiten_floor, tol, init`` (see :data:`~cleora_tensor.config.PRESETS`);
+        whiten_floor, tol, init, singletons`` (see :data:`~cleora_tensor.config.PRESETS`);
         chosen by evaluation on the project's data sets (README, "Defaults").
         ``"pycleora"`` reproduces pycleora 3.2.1's ``embed``.
-    dim, iterations, whiten, whiten_each_step, whiten_floor, tol, init
+    dim, iterations, whiten, whiten_each_step, whiten_floor, tol, init, singletons
         None: the preset's value. Otherwise see
         :class:`~cleora_tensor.EmbedConfig` (``tol=0`` disables early stopping).
     relations, propagation, residual, seed, max_cell_size, eps
@@ -227,6 +228,7 @@ def embed(
         tol=tol,
         seed=seed,
         init=init,
+        singletons=singletons,
         max_cell_size=max_cell_size,
         eps=eps,
         scales=scales,
@@ -250,7 +252,7 @@ def embed(
         hypergraph = read_hypergraph(
             source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=runtime.progress
         )
-        graphs = hypergraph.graphs(config.relations, max_cell_size=config.max_cell_size)
+        graphs = hypergraph.graphs(config.relations, max_cell_size=config.max_cell_size, singletons=config.singletons)
     except Exception as error:
         if group is not None:
             group.check(error)

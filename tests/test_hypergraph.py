@@ -50,11 +50,43 @@ def test_reflexive_clique_expansion_includes_self_pairs():
 
 
 def test_star_expansion_through_transient_column():
-    g = build(["b1\tx y", "b2\ty"], "transient::basket complex::item")
+    g = build(["b1\tx y", "b2\ty"], "transient::basket complex::item", singletons="keep")
     assert g.entity_ids == ["b1", "b2", "x", "y"]
     assert list(g.output) == [False, False, True, True]
     w = dense(g)
     assert w[("b1", "x")] == pytest.approx(0.5) and w[("b2", "y")] == pytest.approx(1.0)
+
+
+def test_singletons_are_left_out_and_lone_entities_kept_with_a_self_loop():
+    rows = ["b1\ta", "b2\ta b c", "b3\td", "b4\tb c"]
+    spec = "transient::basket complex::reflexive::item"
+    kept = build(rows, spec, singletons="keep")
+    # b1 and b3 relate one item each: a self-pair (weight 2 x 1) and a basket that leads straight back.
+    assert dense(kept)[("a", "a")] == pytest.approx(2 + 2 / 9) and dense(kept)[("b1", "a")] == 1.0
+    g = build(rows, spec)
+    assert g.entity_ids == ["b2", "b4", "a", "b", "c", "d"]
+    assert (g.singleton_cells, g.leaf_connectors, g.lone) == (2, 2, 1)
+    w = dense(g)
+    # What is left is b2's and b4's expansion: a keeps only the self-pair of the 3-item basket.
+    assert w[("a", "a")] == pytest.approx(2 / 9) and w[("a", "b2")] == pytest.approx(1 / 3)
+    assert w[("b", "c")] == pytest.approx(2 / 9 + 2 / 4) and w[("b", "b4")] == pytest.approx(1 / 2)
+    # d was only ever seen alone: kept, its only edge a unit self-loop, its occurrence counted.
+    assert {k: v for k, v in w.items() if "d" in k} == {("d", "d"): 1.0}
+    assert g.occurrences[g.entity_ids.index("d")] == 1
+    np.testing.assert_allclose(g.degrees, g.adjacency.sum(axis=1), rtol=1e-6)
+
+
+def test_singletons_of_an_event_log_and_of_a_lone_reflexive_column():
+    # One event per row: a session with a single event is a leaf of its item.
+    g = build(["s1\ta", "s2\ta", "s2\tb", "s3\tb"], "transient::session item")
+    assert g.entity_ids == ["s2", "a", "b"] and (g.singleton_cells, g.leaf_connectors, g.lone) == (0, 2, 0)
+    # Without a transient column, a one-item cell is only its self-pair.
+    g = build(["a", "a b", "c"], "complex::reflexive::item")
+    assert (g.singleton_cells, g.leaf_connectors, g.lone) == (2, 0, 1)
+    w = dense(g)
+    assert w[("a", "a")] == pytest.approx(2 / 4) and w[("c", "c")] == 1.0
+    with pytest.raises(ValueError, match="singletons must be"):
+        build(["a b"], "complex::reflexive::item", singletons="yes")
 
 
 def test_weight_column_multiplies_row_weights():
@@ -124,9 +156,12 @@ def test_markov_rows_sum_to_one():
 
 def test_groceries_star_expansion(data_file):
     hg = read_hypergraph(data_file("groceries/baskets.tsv"), "transient::basket complex::item")
-    g = hg.graph()
+    g = hg.graph(singletons="keep")
     assert int(g.output.sum()) == 169
     assert g.num_entities == 169 + 9835
+    # 2159 baskets hold one item: left out by default, their items still embedded.
+    dropped = hg.graph()
+    assert (dropped.leaf_connectors, dropped.lone, dropped.num_entities) == (2159, 0, g.num_entities - 2159)
     # Every basket row spreads weight 1 over its items: basket degrees are 1.
     basket_degrees = g.degrees[~g.output]
     np.testing.assert_allclose(basket_degrees, 1.0)

@@ -143,6 +143,9 @@ def test_features_are_recorded_in_the_saved_config(tmp_path):
     # A configuration saved before these fields existed loads with the defaults.
     old = {k: v for k, v in json.loads(plain.config.to_json()).items() if not k.startswith("feature")}
     assert ct.EmbedConfig.from_json(json.dumps(old)) == plain.config
+    # One saved before one-item hyperedges were left out had them in its graph.
+    older = {k: v for k, v in json.loads(plain.config.to_json()).items() if k != "singletons"}
+    assert ct.EmbedConfig.from_json(json.dumps(older)).singletons == "keep"
     with pytest.raises(ValueError, match="feature_weight must be in"):
         ct.embed(iter(LINES), columns="n n", dim=4, initial=features, feature_weight=1.5)
 
