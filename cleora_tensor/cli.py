@@ -48,6 +48,7 @@ def _propagation_options(parser: argparse.ArgumentParser) -> None:
     # Options left at None take the preset's value (cleora_tensor.config.PRESETS).
     parser.add_argument("--preset", choices=tuple(PRESETS), default="classification", help="starting values of the options marked (preset): classification (default), retrieval, or pycleora (reproduces pycleora 3.2.1)")
     parser.add_argument("--iterations", "-n", type=int, default=None, help="propagation steps (preset; classification: 15)")
+    parser.add_argument("--scales", type=_positive, nargs="+", default=None, metavar="STEP", help="multi-scale: the vectors after these steps side by side, --dim columns each (preset; retrieval: 1 2; classification: the last step only)")
     parser.add_argument("--propagation", choices=CHOICES["propagation"], default="left", help="transition matrix (default: left)")
     parser.add_argument("--whiten", choices=CHOICES["whiten"], default=None, help="whitening method (preset; classification: zca)")
     parser.add_argument("--whiten-each-step", action=argparse.BooleanOptionalAction, default=None, help="whiten after every step, as pycleora does, or once at the end (preset; classification: at the end)")
@@ -195,7 +196,7 @@ def _output_paths(output: Path, fmt: str | None, names: list[str | None], inputs
 #: protocols of ``evaluate`` share, each from the option of the same name.
 _EMBED_KEYWORDS = (
     "preset", "dim", "iterations", "propagation", "whiten", "whiten_each_step", "whiten_floor", "residual",
-    "tol", "seed", "init", "singletons", "max_cell_size", "threads", "backend", "device",
+    "tol", "seed", "init", "singletons", "scales", "max_cell_size", "threads", "backend", "device",
 )
 
 

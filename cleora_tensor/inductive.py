@@ -5,6 +5,8 @@ average of its known neighbours' vectors from the iterate the last step started
 from, L2-normalized and passed through the run's last whitening transform — the
 same operations that produced the known entities' vectors, so the new vectors
 live in the same coordinates. Nothing is re-trained and nothing random happens.
+A multi-scale result (``scales``) does this for each scale, from the iterate
+that scale's step started from, block by block of ``dim`` columns.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def embed_new(
     Raises
     ------
     ValueError
-        If ``model`` has no state (``keep_state=False``, or a multi-scale run),
-        its configuration is missing, or ``columns`` names none of the model's
+        If ``model`` has no state (``keep_state=False``, or a multi-scale run
+        stopped early before its last scale), its configuration is missing, or ``columns`` names none of the model's
         entity types.
     ColumnSpecError, InputFormatError, OSError
         From reading the new rows.
@@ -77,7 +79,7 @@ def embed_new(
     if state is None or config is None:
         raise ValueError(
             "the model has no trained state: embed with keep_state=True (the default) and "
-            "save as .npz; multi-scale embeddings cannot be extended"
+            "save as .npz"
         )
     hypergraph = read_hypergraph(
         source, columns or config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows
@@ -105,11 +107,19 @@ def embed_new(
     start = initialize(
         graph.keys(config.init)[new], config.dim, seed=config.seed, method=config.init, threads=threads
     )
+    start = np.tile(start, (1, len(config.scales or (None,))))  # every scale starts from the same vectors
     cold = degrees == 0
     averaged[cold] = start[cold]
     if config.residual > 0:
         averaged[~cold] = (1 - config.residual) * averaged[~cold] + config.residual * start[~cold]
-    vectors = normalize_rows(xp.asarray(averaged.astype(np.float32), device=device), eps=config.eps, threads=threads)
+    averaged = xp.asarray(averaged.astype(np.float32), device=device)
+    vectors = xp.concat(
+        [
+            normalize_rows(averaged[:, c : c + config.dim], eps=config.eps, threads=threads)
+            for c in range(0, averaged.shape[1], config.dim)
+        ],
+        axis=1,
+    )
     if state.whitening is not None:
         vectors = state.whitening.transform(vectors, threads=threads)
     ids = graph.entity_ids

@@ -32,6 +32,7 @@ entity of row sums, and row-block buffers (see
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from dataclasses import dataclass
@@ -83,6 +84,13 @@ class ColumnFile:
         self.offset = file.tell()
         os.truncate(file.fileno(), self.offset + 4 * n * d)
         self._fd = file.fileno()
+        self._first = 0  # the file's column that is column 0 here (see block)
+
+    def block(self, c0: int, c1: int) -> ColumnFile:
+        """Columns ``c0:c1`` as a ``(n, c1 - c0)`` ColumnFile of the same file (a view)."""
+        view = copy.copy(self)
+        view.d, view._first = c1 - c0, self._first + c0
+        return view
 
     def _chunk_rows(self, width: int) -> int:
         return max(1024, _CHUNK_BYTES // (4 * max(width, 1)))
@@ -95,7 +103,7 @@ class ColumnFile:
             b = min(a + step, stop)
             columns = np.empty((c1 - c0, b - a), np.float32)
             for j in range(c0, c1):
-                self._io(os.preadv, columns[j - c0], (j * self.n + a) * 4)
+                self._io(os.preadv, columns[j - c0], ((self._first + j) * self.n + a) * 4)
             out[a - start : b - start] = columns.T
         return out
 
@@ -105,7 +113,7 @@ class ColumnFile:
         for a in range(0, block.shape[0], step):
             columns = np.ascontiguousarray(block[a : a + step].T)
             for j in range(block.shape[1]):
-                self._io(os.pwritev, columns[j], ((c0 + j) * self.n + start + a) * 4)
+                self._io(os.pwritev, columns[j], ((self._first + c0 + j) * self.n + start + a) * 4)
 
     def _io(self, call: Any, buffer: np.ndarray, position: int) -> None:
         done = call(self._fd, [buffer], self.offset + position)

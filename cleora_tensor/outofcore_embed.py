@@ -7,6 +7,7 @@ the in-memory run would not fit in ``memory_limit``; the propagation itself is
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Callable
@@ -54,10 +55,12 @@ def embed_out_of_core(
     ----------
     graph : Graph
     config : EmbedConfig
-        Joint mode, no ``scales``.
+        Joint mode; ``scales`` without early stopping (``tol`` None): each
+        scale's block of ``dim`` columns is its own run of that many steps, so
+        ``sum(scales)`` steps in all instead of ``max(scales)``.
     output : path
         An ``.npy`` target (format ``npy``): the vectors, float32
-        ``(n_output, dim)`` in Fortran order, and ``OUTPUT.entities.npz``. Both
+        ``(n_output, dim * len(scales or [1]))`` in Fortran order, and ``OUTPUT.entities.npz``. Both
         replace their targets together at the end, or not at all.
     slice_dim : int
         Columns per slice (see :func:`~cleora_tensor.outofcore.propagate_out_of_core`).
@@ -85,6 +88,8 @@ def embed_out_of_core(
         )
     output = Path(output)
     n, dim = graph.num_entities, config.dim
+    runs = [config] if not config.scales else [dataclasses.replace(config, iterations=s, scales=None) for s in config.scales]
+    width = dim * len(runs)
     keep = graph.output
     rows = None if keep.all() else np.flatnonzero(keep)
     matrix = transition_matrix(graph, config.propagation)
@@ -94,13 +99,14 @@ def embed_out_of_core(
         # and copy the output rows; otherwise the output itself is the iterate.
         scratch = None if rows is None else tempfile.TemporaryFile(dir=output.parent, prefix=f".{output.name}.work.")
         try:
-            vectors = ColumnFile(target if scratch is None else scratch, n, dim)
-            propagate_out_of_core(
-                matrix, graph.keys(config.init), config, vectors,
-                slice_dim=slice_dim, whiten_rows=rows, threads=threads, progress=progress,
-            )
+            vectors = ColumnFile(target if scratch is None else scratch, n, width)
+            for k, run in enumerate(runs):
+                propagate_out_of_core(
+                    matrix, graph.keys(config.init), run, vectors.block(k * dim, (k + 1) * dim),
+                    slice_dim=slice_dim, whiten_rows=rows, threads=threads, progress=progress,
+                )
             if scratch is not None:
-                _copy_rows(vectors, ColumnFile(target, len(rows), dim), keep)
+                _copy_rows(vectors, ColumnFile(target, len(rows), width), keep)
         finally:
             if scratch is not None:
                 scratch.close()
@@ -180,7 +186,7 @@ def plan_slices(
         for what, present in (
             (f"the {backend.name} backend", backend.name != "scipy"),
             ("initial features", initial),
-            ("multi-scale snapshots (scales)", bool(config.scales)),
+            ("early stopping (tol) with multi-scale snapshots (scales)", bool(config.scales) and config.tol is not None),
             ("pairwise relations", config.relations != "joint"),
         )
         if present

@@ -29,6 +29,7 @@ from .outofcore_embed import embed_out_of_core, plan_slices
 from .features import array_or_none, initial_vectors
 from .propagation import propagate_config
 from .runtime import Runtime
+from .whitening import Whitening
 
 __all__ = ["embed", "embed_graph", "read_hypergraph"]
 
@@ -115,10 +116,10 @@ def embed(
         (see :func:`~cleora_tensor.parse_columns`).
     preset : {"classification", "retrieval", "pycleora"}, default "classification"
         Starting values of ``dim, iterations, whiten, whiten_each_step,
-        whiten_floor, tol, init, singletons`` (see :data:`~cleora_tensor.config.PRESETS`);
+        whiten_floor, tol, init, singletons, scales`` (see :data:`~cleora_tensor.config.PRESETS`);
         chosen by evaluation on the project's data sets (README, "Defaults").
         ``"pycleora"`` reproduces pycleora 3.2.1's ``embed``.
-    dim, iterations, whiten, whiten_each_step, whiten_floor, tol, init, singletons
+    dim, iterations, whiten, whiten_each_step, whiten_floor, tol, init, singletons, scales
         None: the preset's value. Otherwise see
         :class:`~cleora_tensor.EmbedConfig` (``tol=0`` disables early stopping).
     relations, propagation, residual, seed, max_cell_size, eps
@@ -137,7 +138,9 @@ def embed(
     scales : sequence of int, optional
         Multi-scale embedding (pycleora's ``embed_multiscale``): the vectors after
         each of these steps (at most ``iterations``), each whitened as
-        configured, concatenated to ``(n_entities, dim * len(scales))``.
+        configured, concatenated to ``(n_entities, dim * len(scales))``. None:
+        the preset's (retrieval: ``(1, 2)``); ``[iterations]`` gives the plain
+        last step.
     threads : int or None, default None
         CPU worker threads (all cores if None); results do not depend on it.
     backend : str or None, default None
@@ -166,8 +169,9 @@ def embed(
         (an ``.npy`` file), bit-identical to the in-memory result on this
         backend (README, "Out of core"). None: the memory available, and out of
         core automatically when an ``.npy`` ``output`` is given. Out of core
-        needs the ``"scipy"`` backend, joint mode, no ``initial`` and no
-        ``scales``; its result has no trained state.
+        needs the ``"scipy"`` backend, joint mode, no ``initial``, and ``tol=0``
+        with ``scales`` (each scale is then its own run); its result has no
+        trained state.
     output : path, optional
         Also write the result here (format from the extension; joint mode);
         the returned embedding then maps the file when it was computed out of
@@ -342,6 +346,7 @@ def _embed_graph(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runti
         kernels=chosen.kernels(runtime.threads),
         whiten_rows=fit_rows,
         overwrite_x=x is not initial,
+        keep_snapshot_inputs=runtime.keep_state and bool(config.scales),
         progress=runtime.progress,
     )
     xp = namespace(result.vectors)
@@ -350,7 +355,12 @@ def _embed_graph(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runti
         vectors = xp.take(vectors, fit_rows, axis=0)
     ids = graph.entity_ids
     state = None
-    if runtime.keep_state and result.previous is not None and not config.scales:
+    if runtime.keep_state and result.snapshot_states and len(result.snapshots) == len(config.scales):
+        # The scales side by side: one state whose blocks of dim columns are the scales'.
+        inputs, whitenings = zip(*result.snapshot_states)
+        joint = None if whitenings[0] is None else Whitening.block_diagonal(list(whitenings))
+        state = TrainedState(ids, graph.types, xp.concat(inputs, axis=1), joint)
+    elif runtime.keep_state and result.previous is not None and not config.scales:
         state = TrainedState(ids, graph.types, result.previous, result.whitening)
     return Embedding(
         entity_ids=[i for i, keep in zip(ids, output) if keep] if not output.all() else ids,

@@ -50,6 +50,10 @@ class Propagation:
     snapshots : tuple of array
         Shape ``(n, d)`` each: the embedding after each requested ``snapshots``
         step (whitened like the final result), in increasing step order.
+    snapshot_states : tuple of (array, Whitening or None)
+        With ``keep_snapshot_inputs``, per snapshot: the iterate its step
+        started from and the whitening its vectors got (what :attr:`previous`
+        and :attr:`whitening` are for the last step).
     """
 
     vectors: Any
@@ -58,6 +62,7 @@ class Propagation:
     converged: bool
     previous: Any = None
     snapshots: tuple = ()
+    snapshot_states: tuple = ()
 
 
 def propagate(
@@ -75,6 +80,7 @@ def propagate(
     threads: int | None = None,
     overwrite_x: bool = False,
     snapshots: Sequence[int] = (),
+    keep_snapshot_inputs: bool = False,
     callback: Callable[[int, Any], None] | None = None,
     progress: bool = False,
     kernels: Any = None,
@@ -135,6 +141,10 @@ def propagate(
         embedding, whitened like the final one: multi-scale embeddings from one
         run (pycleora's ``embed_multiscale``). One ``(n, d)`` copy each; steps
         after an early ``tol`` stop are not taken.
+    keep_snapshot_inputs : bool, default False
+        Also keep a copy of the iterate each snapshot's step started from
+        (:attr:`Propagation.snapshot_states`: what embedding new entities into
+        a multi-scale result needs). One more ``(n, d)`` copy per snapshot.
     callback : callable, optional
         ``callback(step, vectors)`` after every step, step counted from 0 (as in
         pycleora's ``embed``); must not keep ``vectors`` (the buffer is reused).
@@ -199,10 +209,11 @@ def propagate(
 
     current, owned, spare, previous = x, overwrite_x, None, None
     whitening = None
-    taken = []
+    taken, states = [], []
     converged = False
     step = 0
     for step in tqdm(range(iterations), desc="propagate", unit="it", disable=not progress, file=sys.stderr):
+        start = xp.asarray(current, copy=True) if keep_snapshot_inputs and step + 1 in wanted else None
         # The steps below work in place on y (blockwise, on every namespace).
         y, spare = operator.matmul(current, out=spare), None
         if residual > 0:
@@ -224,7 +235,10 @@ def propagate(
         spare = current if owned else None
         previous, current, owned = current, y, True
         if step + 1 in wanted:
-            taken.append(finish(xp.asarray(current, copy=True), True)[1])
+            fitted, snapshot = finish(xp.asarray(current, copy=True), True)
+            taken.append(snapshot)
+            if start is not None:
+                states.append((start, fitted if whiten_at_end else whitening))
         if converged:
             break
     ran = step + 1 if iterations else 0
@@ -237,6 +251,7 @@ def propagate(
         converged=converged,
         previous=previous,
         snapshots=tuple(taken),
+        snapshot_states=tuple(states),
     )
 
 
@@ -249,6 +264,7 @@ def propagate_config(
     kernels: Any = None,
     whiten_rows: Any = None,
     overwrite_x: bool = False,
+    keep_snapshot_inputs: bool = False,
     progress: bool = False,
 ) -> Propagation:
     """:func:`propagate` with the loop options of an :class:`~cleora_tensor.EmbedConfig`.
@@ -263,7 +279,7 @@ def propagate_config(
         As in :func:`propagate`.
     config : EmbedConfig
         Validated when it was built; its other fields do not concern the loop.
-    threads, kernels, whiten_rows, overwrite_x, progress
+    threads, kernels, whiten_rows, overwrite_x, keep_snapshot_inputs, progress
         As in :func:`propagate`.
 
     Returns
@@ -291,6 +307,7 @@ def propagate_config(
         threads=threads,
         overwrite_x=overwrite_x,
         snapshots=config.scales or (),
+        keep_snapshot_inputs=keep_snapshot_inputs,
         progress=progress,
         kernels=kernels,
     )

@@ -154,6 +154,36 @@ class Whitening:
         return cls(zeros, eye, xp.ones((d,), dtype=acc, device=device), method)
 
     @classmethod
+    def block_diagonal(cls, parts: list[Whitening]) -> Whitening:
+        """One transform applying ``parts[k]`` to the ``k``-th block of columns.
+
+        What a multi-scale embedding (the scales' vectors side by side) needs to
+        map new rows: ``mean`` and ``eigenvalues`` concatenated, ``matrix``
+        block-diagonal.
+
+        Parameters
+        ----------
+        parts : list of Whitening
+            Of the same method, namespace and dtype; shapes ``(d_k, d_k)``.
+
+        Returns
+        -------
+        Whitening
+            Shape ``(sum d_k, sum d_k)``.
+        """
+        xp = namespace(parts[0].matrix)
+        size = sum(p.matrix.shape[0] for p in parts)
+        matrix = xp.zeros((size, size), dtype=parts[0].matrix.dtype, device=device_of(parts[0].matrix))
+        at = 0
+        for part in parts:
+            d = part.matrix.shape[0]
+            matrix[at : at + d, at : at + d] = part.matrix
+            at += d
+        return cls(
+            xp.concat([p.mean for p in parts]), matrix, xp.concat([p.eigenvalues for p in parts]), parts[0].method
+        )
+
+    @classmethod
     def from_moments(
         cls,
         mean: Any,

@@ -144,7 +144,7 @@ def test_embed_and_ranking_evaluation_pass_the_same_embed_keywords(tmp_path, gra
     monkeypatch.setattr(cleora_tensor.evaluation, "link_prediction_report", fake_report)
     options = ["--columns", "node node", "--preset", "pycleora", "--dim", 8, "--iterations", 2, "--whiten", "zca",
                "--no-whiten-each-step", "--whiten-floor", 0.2, "--residual", 0.1, "--tol", 0.5, "--seed", 3,
-               "--init", "hash", "--singletons", "keep", "--max-cell-size", 0, "--threads", 2, "--propagation", "symmetric"]
+               "--init", "hash", "--singletons", "keep", "--scales", 1, 2, "--max-cell-size", 0, "--threads", 2, "--propagation", "symmetric"]
     assert run(capsys, "embed", graph_file, "-o", tmp_path / "e.npz", "-q", *options)[0] == 2
     assert run(capsys, "evaluate", "link-prediction", graph_file, *options)[0] == 2
     embed_kwargs, report_kwargs = seen["embed"], seen["evaluate"]
@@ -152,7 +152,7 @@ def test_embed_and_ranking_evaluation_pass_the_same_embed_keywords(tmp_path, gra
     assert shared == {
         "columns": "node node", "preset": "pycleora", "dim": 8, "iterations": 2, "propagation": "symmetric",
         "whiten": "zca", "whiten_each_step": False, "whiten_floor": 0.2, "residual": 0.1, "tol": 0.5, "seed": 3,
-        "init": "hash", "singletons": "keep", "max_cell_size": None, "threads": 2, "backend": "scipy", "device": None,
+        "init": "hash", "singletons": "keep", "scales": [1, 2], "max_cell_size": None, "threads": 2, "backend": "scipy", "device": None,
     }
     assert {k: v for k, v in report_kwargs.items() if k in shared} == shared
     assert {k: embed_kwargs[k] for k in embed_kwargs.keys() - shared.keys()} == {

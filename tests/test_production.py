@@ -170,9 +170,25 @@ def test_weight_column_on_movielens_ratings(data_file):
 def test_multiscale_concatenates_snapshots():
     spec = "n n"
     multi = ct.embed(iter(LINES), columns=spec, dim=4, iterations=3, scales=[3, 1])
-    assert multi.vectors.shape == (5, 8) and multi.config.scales == (1, 3) and multi.state is None
+    assert multi.vectors.shape == (5, 8) and multi.config.scales == (1, 3)
+    assert multi.state.previous.shape == (5, 8) and multi.state.whitening.matrix.shape == (8, 8)
     for k, steps in enumerate((1, 3)):
         single = ct.embed(iter(LINES), columns=spec, dim=4, iterations=steps)
         np.testing.assert_allclose(multi.vectors[:, 4 * k : 4 * k + 4], single.vectors, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="scales"):
         ct.embed(iter(LINES), columns=spec, iterations=2, scales=[3])
+
+
+@pytest.mark.parametrize("whiten", ["zca", "none"])
+def test_embed_new_into_a_multiscale_result_is_embed_new_of_each_scale(tmp_path, whiten):
+    new_rows = ["x\ta", "x\tc", "y\tz", "w\te"]
+    multi = ct.embed(iter(LINES), columns="n n", dim=4, iterations=3, scales=[1, 3], whiten=whiten)
+    multi.save(tmp_path / "multi.npz")
+    new = ct.embed_new(ct.Embedding.load(tmp_path / "multi.npz"), iter(new_rows))
+    assert new.vectors.shape == (4, 8) and new.entity_ids == ["x", "y", "z", "w"]
+    for k, steps in enumerate((1, 3)):
+        single = ct.embed_new(ct.embed(iter(LINES), columns="n n", dim=4, iterations=steps, whiten=whiten), iter(new_rows))
+        np.testing.assert_allclose(new.vectors[:, 4 * k : 4 * k + 4], single.vectors, rtol=1e-5, atol=1e-6)
+    # Early stopped before its last scale, a run has fewer blocks than scales: no state.
+    stopped = ct.embed(iter(LINES), columns="n n", dim=4, iterations=3, scales=[1, 3], tol=10.0)
+    assert stopped.state is None
