@@ -67,7 +67,7 @@ METHODS = [
     Method("cleora_tensor defaults = preset classification (≤ 15 it, tol 0.32, ZCA at end, floor 0.1)"),
     Method("cleora_tensor defaults without early stop (15 it)", {"tol": 0}),
     Method("cleora_tensor Cleora 1.x: 4 it, no whitening", {"iterations": 4, "whiten": "none", "tol": 0}),
-    Method("cleora_tensor preset retrieval (dim 1024, 1 it, floor 1)", {"preset": "retrieval"}),
+    Method("cleora_tensor preset retrieval (steps 1 + 2, 2 x 512, floor 0.1)", {"preset": "retrieval"}),
 ]
 
 
@@ -112,7 +112,7 @@ def run(data: Path, log: Callable[[str], None]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for task in TASKS:
         folder = data / task.dataset
-        rows = ev.read_rows(folder / task.file)
+        rows = ev.read_rows(folder / task.file, task.columns).lines()
         part_rows = ev.subsample(rows)
         labels = ev.read_labels(folder / "labels.tsv") if (folder / "labels.tsv").exists() else None
         splits: dict[str, Any] = {}

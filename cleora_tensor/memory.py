@@ -24,16 +24,8 @@ from .expansion import relation_cells
 from .parallel import resolve_threads
 
 __all__ = [
-    "BASELINE_BYTES",
-    "available_memory",
-    "check_graph_memory",
-    "check_memory",
-    "check_propagation_memory",
-    "estimate_memory",
-    "format_size",
-    "parse_size",
-    "propagation_bytes",
-    "resident_memory",
+    "BASELINE_BYTES", "available_memory", "check_graph_memory", "check_memory", "check_propagation_memory",
+    "estimate_memory", "format_size", "parse_size", "propagation_bytes", "resident_memory",
 ]
 
 _MIB = 1 << 20
@@ -69,12 +61,12 @@ def estimate_memory(
     input_ids: int = 0,
     output_entities: int | None = None,
     slice_dim: int | None = None,
+    scales: int = 0,
 ) -> int:
     """Estimated peak resident memory of embedding one graph on the SciPy backend.
 
-    The peak of a whole ``embed`` run with default options (joint mode, no
-    snapshots, ``.npz`` output): the process baseline, reading, graph building,
-    the transition matrix, propagation and writing.
+    The peak of a whole ``embed`` run (joint mode, ``.npz`` output): the process
+    baseline, reading, graph building, the transition matrix, propagation and writing.
 
     Parameters
     ----------
@@ -98,6 +90,10 @@ def estimate_memory(
     slice_dim : int or None, default None
         Out-of-core propagation in column slices of this width
         (:mod:`~cleora_tensor.outofcore`); None: in memory.
+    scales : int, default 0
+        Multi-scale snapshots (``len(scales)``): in memory, each adds three
+        ``(n, dim)`` float32 arrays (the snapshot, the input kept for the
+        trained state, its part of the concatenated result).
 
     Returns
     -------
@@ -146,7 +142,7 @@ def estimate_memory(
     building = _BUILD_PER_ENTRY * min(pairs, expansion.CHUNK_ENTRIES) + _BUILD_PER_NNZ * nnz
     # The float32 graph and its transition matrix (which shares the index arrays).
     matrices = nnz * (8 + index_bytes) + (n_entities + 1) * index_bytes + _PER_ENTITY * n_entities
-    vectors = _vectors_bytes(n_entities, dim, threads, output_entities, slice_dim)
+    vectors = _vectors_bytes(n_entities, dim, threads, output_entities, slice_dim, scales)
     return BASELINE_BYTES + max(reading, kept + building, residue + matrices + vectors)
 
 
@@ -158,6 +154,7 @@ def propagation_bytes(
     threads: int | None = None,
     output_entities: int | None = None,
     slice_dim: int | None = None,
+    scales: int = 0,
 ) -> int:
     """Bytes that propagating a built graph adds to what is resident.
 
@@ -169,11 +166,11 @@ def propagation_bytes(
     -------
     int
     """
-    return 4 * nnz + _vectors_bytes(n_entities, dim, threads, output_entities, slice_dim)
+    return 4 * nnz + _vectors_bytes(n_entities, dim, threads, output_entities, slice_dim, scales)
 
 
 def _vectors_bytes(
-    n_entities: int, dim: int, threads: int | None, output_entities: int | None, slice_dim: int | None
+    n_entities: int, dim: int, threads: int | None, output_entities: int | None, slice_dim: int | None, scales: int
 ) -> int:
     """The ``vectors`` term of :func:`estimate_memory`."""
     if not dim:
@@ -187,8 +184,8 @@ def _vectors_bytes(
     tasks = -(-n_entities // _WHITEN_TASK_ROWS) + 4
     whitening = resolve_threads(threads) * (_WHITEN_ROWS * dim * 12 + _PER_THREAD) + tasks * dim * dim * 8
     copied = outputs if outputs < n_entities else 0
-    writing = 4 * dim * copied + min(16 * _MIB, 4 * dim * n_entities)
-    return 4 * dim * 2 * n_entities + max(whitening, writing)
+    writing = 4 * dim * max(scales, 1) * copied + min(16 * _MIB, 4 * dim * n_entities)
+    return 4 * dim * (2 + 3 * scales) * n_entities + max(whitening, writing)
 
 
 def _out_of_core_bytes(n_entities: int, dim: int, slice_dim: int) -> int:
@@ -365,13 +362,14 @@ def check_graph_memory(
 
 
 def check_propagation_memory(
-    n_entities: int, nnz: int, dim: int, *, threads: int | None = None, output_entities: int | None = None
+    n_entities: int, nnz: int, dim: int, *, threads: int | None = None, output_entities: int | None = None,
+    scales: int = 0,
 ) -> None:
     """Refuse to propagate a built graph whose vectors are predicted not to fit.
 
     Parameters
     ----------
-    n_entities, nnz, dim, threads, output_entities
+    n_entities, nnz, dim, threads, output_entities, scales
         As in :func:`estimate_memory`; the graph is already built, so reading
         and building count only through the memory resident now.
 
@@ -383,7 +381,7 @@ def check_propagation_memory(
     """
 
     def needed(d: int) -> int:
-        return estimate_memory(n_entities, nnz, d, threads=threads, output_entities=output_entities)
+        return estimate_memory(n_entities, nnz, d, threads=threads, output_entities=output_entities, scales=scales)
 
     def advice(limit: int) -> str:
         low, high = 0, dim  # the largest dimension that fits, by bisection

@@ -198,11 +198,12 @@ def plan_slices(
     else:
         hint = None
     n, nnz, dim, threads = graph.num_entities, graph.nnz, config.dim, runtime.threads
+    scales = len(config.scales or ())
     outputs = int(graph.output.sum())
     limit = runtime.memory_limit
     if limit is None:
         try:
-            check_propagation_memory(n, nnz, dim, threads=threads, output_entities=outputs)
+            check_propagation_memory(n, nnz, dim, threads=threads, output_entities=outputs, scales=scales)
             return None
         except InsufficientMemoryError as refusal:
             if hint is not None:
@@ -212,7 +213,10 @@ def plan_slices(
     resident = resident_memory() or BASELINE_BYTES
 
     def peak(width: int | None) -> int:
-        return resident + propagation_bytes(n, nnz, dim, threads=threads, output_entities=outputs, slice_dim=width)
+        in_memory = scales if width is None else 0  # out of core, each scale is a run of its own
+        return resident + propagation_bytes(
+            n, nnz, dim, threads=threads, output_entities=outputs, slice_dim=width, scales=in_memory
+        )
 
     if runtime.memory_limit is not None and peak(None) <= limit:
         return None

@@ -253,3 +253,12 @@ def test_propagation_refusal_names_the_dimension_that_fits(tmp_path, capsys, mon
     assert list(tmp_path.iterdir()) == [source]
     status, _, err = run(capsys, "embed", "-q", source, "-c", "node node", "-d", dim, "-o", output)
     assert status == 0 and output.exists()
+
+
+def test_multiscale_snapshots_are_counted_in_memory_not_out_of_core():
+    # Each snapshot adds three (n, dim) float32 arrays in memory: itself, the
+    # input kept for embed_new, and its block of the concatenated result.
+    n, nnz, dim = 100_000, 1_000_000, 512
+    base = estimate_memory(n, nnz, dim, threads=1)
+    assert estimate_memory(n, nnz, dim, threads=1, scales=2) - base == 3 * 2 * 4 * dim * n
+    assert estimate_memory(n, nnz, dim, threads=1, slice_dim=64, scales=2) == estimate_memory(n, nnz, dim, threads=1, slice_dim=64)
