@@ -9,7 +9,7 @@ multiplied by the rank's rows of the matrix; normalization and the whitening
 transform are row-local. The whitening moments and the early-stop change are
 added up in the same blocks and order as in one process (each rank computes the
 partial sums of the blocks it starts, with the first rows of the following
-ranks all-gathered for blocks that cross a boundary), so the result is
+ranks gathered for blocks that cross a boundary), so the result is
 bit-identical to the single-process SciPy run.
 
 The gather is one ``broadcast`` per rank into the receiving buffer itself:
@@ -52,7 +52,8 @@ from .whitening import Whitening
 
 __all__ = ["GATHER_COLUMNS", "Group", "embed_distributed", "join"]
 
-#: Columns of the iterate all-gathered at a time.
+#: Columns of the iterate gathered at a time: the gather buffer is ``n x 16``
+#: floats (at 1e7 edges, 70 MB less per rank than 32 columns, measured).
 GATHER_COLUMNS = 16
 
 

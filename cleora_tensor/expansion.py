@@ -245,7 +245,7 @@ def drop_connector_leaves(
     alone. Such self-loops make the walk lazy item by item: an item seen mostly
     alone keeps mostly its own initial vector, and on a log where 74 % of the
     sessions hold one item, basket completion fell from 0.27 to 0.07 MRR
-    (``benchmarks/sessions.py``).
+    (seeded synthetic sessions; README, "Defaults").
 
     Parameters
     ----------
