@@ -96,12 +96,11 @@ def sessions(
     return rows
 
 
-def _methods() -> dict[str, Any]:
-    return {
-        "preset classification": {},
-        "preset retrieval": {"preset": "retrieval"},
-        "preset pycleora": {"preset": "pycleora"},
-    }
+METHODS = {
+    "preset classification": {},
+    "preset retrieval": {"preset": "retrieval"},
+    "preset pycleora": {"preset": "pycleora"},
+}
 
 
 def _pycleora(rows: list[str]) -> tuple[list[str], np.ndarray]:
@@ -121,7 +120,7 @@ def sweep(shares: list[float], n: int, seed: int = 0) -> list[dict[str, Any]]:
         rows = sessions(n, single=share, seed=seed)
         split = ev.split_baskets(rows, columns=SPEC)
         models: dict[str, Any] = {name: ct.embed(iter(split.train_rows), columns=SPEC, **options)
-                                  for name, options in _methods().items()}
+                                  for name, options in METHODS.items()}
         try:
             models["pycleora 3.2.1"] = _pycleora(split.train_rows)
         except ImportError:

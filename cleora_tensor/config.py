@@ -159,7 +159,7 @@ class EmbedConfig:
         **fields
             Any :class:`EmbedConfig` field; ``columns`` is required. For a field
             that a preset sets (``dim, iterations, whiten, whiten_each_step,
-            whiten_floor, tol, init, singletons``) None means "the preset's value" (pass
+            whiten_floor, tol, init, singletons, scales``) None means "the preset's value" (pass
             ``tol=0`` to disable early stopping); other fields take None as
             given (``max_cell_size=None`` disables the clique guard).
 

@@ -63,8 +63,8 @@ def embed_new(
     ------
     ValueError
         If ``model`` has no state (``keep_state=False``, or a multi-scale run
-        stopped early before its last scale), its configuration is missing, or ``columns`` names none of the model's
-        entity types.
+        stopped early before its last scale), its configuration is missing,
+        or ``columns`` names none of the model's entity types.
     ColumnSpecError, InputFormatError, OSError
         From reading the new rows.
 

@@ -91,9 +91,10 @@ def estimate_memory(
         Out-of-core propagation in column slices of this width
         (:mod:`~cleora_tensor.outofcore`); None: in memory.
     scales : int, default 0
-        Multi-scale snapshots (``len(scales)``): in memory, each adds three
-        ``(n, dim)`` float32 arrays (the snapshot, the input kept for the
-        trained state, its part of the concatenated result).
+        Multi-scale snapshots (``len(scales)``): in memory the run ends holding
+        ``4 * scales`` ``(n, dim)`` float32 arrays instead of two (the
+        snapshots, the step inputs kept for the trained state, and both
+        concatenated).
 
     Returns
     -------
@@ -185,7 +186,7 @@ def _vectors_bytes(
     whitening = resolve_threads(threads) * (_WHITEN_ROWS * dim * 12 + _PER_THREAD) + tasks * dim * dim * 8
     copied = outputs if outputs < n_entities else 0
     writing = 4 * dim * max(scales, 1) * copied + min(16 * _MIB, 4 * dim * n_entities)
-    return 4 * dim * (2 + 3 * scales) * n_entities + max(whitening, writing)
+    return 4 * dim * (4 * scales or 2) * n_entities + max(whitening, writing)
 
 
 def _out_of_core_bytes(n_entities: int, dim: int, slice_dim: int) -> int:

@@ -60,8 +60,9 @@ def embed_out_of_core(
         ``sum(scales)`` steps in all instead of ``max(scales)``.
     output : path
         An ``.npy`` target (format ``npy``): the vectors, float32
-        ``(n_output, dim * len(scales or [1]))`` in Fortran order, and ``OUTPUT.entities.npz``. Both
-        replace their targets together at the end, or not at all.
+        ``(n_output, dim * len(scales or [1]))`` in Fortran order, and
+        ``OUTPUT.entities.npz``. Both replace their targets together at the
+        end, or not at all.
     slice_dim : int
         Columns per slice (see :func:`~cleora_tensor.outofcore.propagate_out_of_core`).
     threads : int or None, default None
@@ -100,9 +101,10 @@ def embed_out_of_core(
         scratch = None if rows is None else tempfile.TemporaryFile(dir=output.parent, prefix=f".{output.name}.work.")
         try:
             vectors = ColumnFile(target if scratch is None else scratch, n, width)
+            keys = graph.keys(config.init)
             for k, run in enumerate(runs):
                 propagate_out_of_core(
-                    matrix, graph.keys(config.init), run, vectors.block(k * dim, (k + 1) * dim),
+                    matrix, keys, run, vectors.block(k * dim, (k + 1) * dim),
                     slice_dim=slice_dim, whiten_rows=rows, threads=threads, progress=progress,
                 )
             if scratch is not None:

@@ -49,7 +49,8 @@ class Propagation:
         an inductive step for new entities needs (README, "Views, new entities, features").
     snapshots : tuple of array
         Shape ``(n, d)`` each: the embedding after each requested ``snapshots``
-        step (whitened like the final result), in increasing step order.
+        step (whitened like the final result), in increasing step order; one
+        taken at the last step is :attr:`vectors` itself.
     snapshot_states : tuple of (array, Whitening or None)
         With ``keep_snapshot_inputs``, per snapshot: the iterate its step
         started from and the whitening its vectors got (what :attr:`previous`
@@ -139,12 +140,14 @@ def propagate(
     snapshots : sequence of int, default ()
         Steps (1-based, at most ``iterations``) after which to keep a copy of the
         embedding, whitened like the final one: multi-scale embeddings from one
-        run (pycleora's ``embed_multiscale``). One ``(n, d)`` copy each; steps
-        after an early ``tol`` stop are not taken.
+        run (pycleora's ``embed_multiscale``). One ``(n, d)`` copy each, except
+        at the last step (the result itself); steps after an early ``tol``
+        stop are not taken.
     keep_snapshot_inputs : bool, default False
         Also keep a copy of the iterate each snapshot's step started from
         (:attr:`Propagation.snapshot_states`: what embedding new entities into
-        a multi-scale result needs). One more ``(n, d)`` copy per snapshot.
+        a multi-scale result needs). One more ``(n, d)`` copy per snapshot
+        before the last step.
     callback : callable, optional
         ``callback(step, vectors)`` after every step, step counted from 0 (as in
         pycleora's ``embed``); must not keep ``vectors`` (the buffer is reused).
@@ -210,10 +213,15 @@ def propagate(
     current, owned, spare, previous = x, overwrite_x, None, None
     whitening = None
     taken, states = [], []
+    final = None  # (whitening, vectors) of a snapshot taken at the last step: the result itself
     converged = False
     step = 0
     for step in tqdm(range(iterations), desc="propagate", unit="it", disable=not progress, file=sys.stderr):
-        start = xp.asarray(current, copy=True) if keep_snapshot_inputs and step + 1 in wanted else None
+        start = None
+        if keep_snapshot_inputs and step + 1 in wanted:
+            # A later step overwrites this input only if the buffer is ours; the
+            # last step's input stays intact (it is `previous`).
+            start = xp.asarray(current, copy=True) if owned and step + 1 < iterations else current
         # The steps below work in place on y (blockwise, on every namespace).
         y, spare = operator.matmul(current, out=spare), None
         if residual > 0:
@@ -235,7 +243,9 @@ def propagate(
         spare = current if owned else None
         previous, current, owned = current, y, True
         if step + 1 in wanted:
-            fitted, snapshot = finish(xp.asarray(current, copy=True), True)
+            last = converged or step + 1 == iterations
+            fitted, snapshot = finish(current if last else xp.asarray(current, copy=True), True)
+            final = (fitted, snapshot) if last else None
             taken.append(snapshot)
             if start is not None:
                 states.append((start, fitted if whiten_at_end else whitening))
@@ -243,7 +253,7 @@ def propagate(
             break
     ran = step + 1 if iterations else 0
     if whiten_at_end:
-        whitening, current = finish(current, owned)
+        whitening, current = final if final is not None else finish(current, owned)
     return Propagation(
         vectors=current,
         whitening=whitening,

@@ -170,7 +170,14 @@ class Whitening:
         -------
         Whitening
             Shape ``(sum d_k, sum d_k)``.
+
+        Raises
+        ------
+        ValueError
+            If ``parts`` is empty.
         """
+        if not parts:
+            raise ValueError("block_diagonal needs at least one Whitening")
         xp = namespace(parts[0].matrix)
         size = sum(p.matrix.shape[0] for p in parts)
         matrix = xp.zeros((size, size), dtype=parts[0].matrix.dtype, device=device_of(parts[0].matrix))

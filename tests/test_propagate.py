@@ -187,3 +187,26 @@ def test_propagate_config_maps_the_loop_fields():
     plain = propagate_config(p, x, EmbedConfig(columns="n n", dim=16, iterations=3, tol=0))
     np.testing.assert_array_equal(plain.vectors, propagate(p, x, iterations=3).vectors)
     assert plain.snapshots == () and plain.iterations == 3
+
+
+@pytest.mark.parametrize("overwrite_x", [False, True])
+def test_snapshot_states_are_the_inputs_of_the_snapshot_steps(overwrite_x):
+    graph = read_hypergraph(iter(["a\tb", "b\tc", "c\ta", "c\td", "d\te"]), "n n").graph()
+    p = transition_matrix(graph, "left")
+    x = initialize(graph.keys(), 8)
+    original = x.copy()
+    inputs = []
+    reference = propagate(p, x.copy(), iterations=3, whiten="zca", tol=None,
+                          callback=lambda step, y: inputs.append(np.array(y)))
+    result = propagate(p, x, iterations=3, whiten="zca", tol=None, snapshots=(1, 3),
+                       keep_snapshot_inputs=True, overwrite_x=overwrite_x)
+    (first, _), (last, fitted) = result.snapshot_states
+    # Step 1 starts from x, step 3 from the normalized (unwhitened) iterate of step 2.
+    np.testing.assert_array_equal(first, original)
+    np.testing.assert_array_equal(last, inputs[1])
+    np.testing.assert_array_equal(last, result.previous)
+    # The last snapshot is the result: whitened once, with the returned transform.
+    assert result.snapshots[-1] is result.vectors and fitted is result.whitening
+    np.testing.assert_array_equal(result.vectors, reference.vectors)
+    if not overwrite_x:
+        np.testing.assert_array_equal(x, original)
