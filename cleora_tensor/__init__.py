@@ -31,7 +31,9 @@ from .markov import markov_matrix, transition_matrix
 from .normalize import normalize_rows
 from .pipeline import embed, embed_graph, read_hypergraph
 from .propagation import Propagation, estimate_memory, propagate
+from .update import update
 from .whitening import Whitening, whiten
+from .windows import TimeWindow, embed_windows
 
 try:
     __version__ = version("cleora-tensor")
@@ -52,6 +54,7 @@ __all__ = [
     "Propagation",
     "RankFailedError",
     "SparseOperator",
+    "TimeWindow",
     "TrainedState",
     "Vocabulary",
     "Whitening",
@@ -60,6 +63,7 @@ __all__ = [
     "embed",
     "embed_graph",
     "embed_new",
+    "embed_windows",
     "entity_keys",
     "estimate_memory",
     "get_backend",
@@ -71,5 +75,6 @@ __all__ = [
     "read_hypergraph",
     "read_table",
     "transition_matrix",
+    "update",
     "whiten",
 ]

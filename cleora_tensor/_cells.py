@@ -1,5 +1,6 @@
-"""Parsed columns -> entity ids and weights, checked: the types of Parquet and
-table columns, complex cells split on spaces, empty ids dropped, weights parsed.
+"""Parsed columns -> entity ids, weights and times, checked: the types of Parquet
+and table columns, complex cells split on spaces, empty ids dropped, weights and
+times parsed.
 
 All vectorized with ``pyarrow.compute`` and numpy; the slow paths (bisection for
 the first bad value, a scan for its line) run only on an error.
@@ -19,7 +20,7 @@ from ._sources import Unit
 from .columns import Column, ColumnSpec
 from .errors import InputFormatError
 
-__all__ = ["check_schema", "offsets", "parse_weights", "tokens"]
+__all__ = ["check_schema", "offsets", "parse_times", "parse_weights", "tokens"]
 
 
 def check_schema(unit: Unit, spec: ColumnSpec, schema: pa.Schema) -> None:
@@ -37,7 +38,7 @@ def check_schema(unit: Unit, spec: ColumnSpec, schema: pa.Schema) -> None:
         name = f"column {column.index + 1} ({field.name!r})"
         listed = _is_list(field.type)
         if listed and not column.complex:
-            fix = "mark it 'complex::'" if column.is_entity else "a weight is one number"
+            fix = "mark it 'complex::'" if column.is_entity else f"a {column.kind} is one value"
             raise InputFormatError(
                 unit.source,
                 f"{name} holds lists but the spec declares {str(column)!r}; {fix}",
@@ -54,6 +55,12 @@ def check_schema(unit: Unit, spec: ColumnSpec, schema: pa.Schema) -> None:
                 unit.source,
                 f"{name} has type {field.type}: weights are numbers, or strings "
                 "of numbers",
+            )
+        if column.kind == "time" and not _is_time_type(value_type):
+            raise InputFormatError(
+                unit.source,
+                f"{name} has type {field.type}: times are timestamps, dates, Unix "
+                "seconds, or strings of those (ISO-8601)",
             )
 
 
@@ -193,3 +200,109 @@ def _first_cast_failure(cells: pa.ChunkedArray, target: pa.DataType) -> int:
         else:
             low = middle
     return low
+
+
+# Unix seconds as text: an optional sign, digits with an optional fraction, an
+# optional exponent (what a float64 cast accepts, without "nan" and "inf").
+_UNIX_SECONDS = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+# ISO-8601 with a zone designator after the time of day ("Z", "+01:00", "-0500").
+_ZONED = r":[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def _is_time_type(data_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_timestamp(data_type)
+        or pa.types.is_date(data_type)
+        or pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+        or pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or pa.types.is_binary(data_type)
+        or pa.types.is_large_binary(data_type)
+    )
+
+
+def parse_times(
+    cells: pa.ChunkedArray, column: Column, scan: Scanner, skip_bad_rows: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The time column as float64 seconds since the Unix epoch (UTC), parsed by pyarrow.
+
+    A cell holds Unix seconds (``881250949``, ``1.7e9``, ``-3.5``) or ISO-8601
+    (``2024-01-01``, ``2024-01-01T12:30:00.25``, ``2024-01-01 12:30``, with an
+    optional zone ``Z``/``+01:00``; without one, UTC). Parquet and table columns
+    may also be timestamps (naive: UTC), dates or numbers (Unix seconds).
+
+    Returns the times and, when ``skip_bad_rows`` and some cell does not parse
+    (or is missing), the bool mask of the rows to keep (None: all). Without
+    ``skip_bad_rows`` the first such cell raises InputFormatError naming its line
+    and column.
+    """
+
+    def not_utf8(index: int) -> InputFormatError:
+        return InputFormatError(
+            scan.unit.source, "the cell holds bytes that are not UTF-8",
+            line=scan.line_of_row(index), column=column.index + 1,
+        )
+
+    seconds = seconds_of(cells, not_utf8)
+    bad = ~np.isfinite(seconds)
+    if not bad.any():
+        return seconds, None
+    if skip_bad_rows:
+        return seconds[~bad], ~bad
+    row = int(bad.argmax())
+    value = cells[row].as_py()
+    reason = "missing time" if value is None or str(value).strip() == "" else (
+        f"time {_shown(value)} is neither Unix seconds nor ISO-8601 (e.g. 2024-01-31T12:00:00Z)"
+    )
+    raise InputFormatError(scan.unit.source, reason, line=scan.line_of_row(row), column=column.index + 1)
+
+
+def seconds_of(cells: pa.ChunkedArray, not_utf8: Callable[[int], InputFormatError]) -> np.ndarray:
+    """Times as float64 seconds since the Unix epoch, NaN where a value is missing or does not parse.
+
+    The formats of :func:`parse_times`; ``not_utf8(index)`` is the error for a
+    binary value that is not UTF-8.
+    """
+    data_type = cells.type
+    if pa.types.is_timestamp(data_type) or pa.types.is_date(data_type):
+        unit = pa.timestamp("us", tz=getattr(data_type, "tz", None))
+        seconds = _cast_or_nan(cells.cast(unit, safe=False), unit) * 1e-6
+    elif pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
+        seconds = _cast_or_nan(cells, pa.float64())
+    else:
+        text = pc.utf8_trim_whitespace(_as_strings(cells, not_utf8))
+        seconds = np.full(len(text), np.nan)
+        number = pc.match_substring_regex(text, _UNIX_SECONDS).to_numpy(zero_copy_only=False)
+        zoned = pc.match_substring_regex(text, _ZONED).to_numpy(zero_copy_only=False) & ~number
+        for rows, target, scale in (
+            (number, pa.float64(), 1.0),
+            (zoned, pa.timestamp("us", tz="UTC"), 1e-6),
+            (~(number | zoned), pa.timestamp("us"), 1e-6),
+        ):
+            at = np.flatnonzero(rows)
+            if len(at):
+                seconds[at] = _cast_or_nan(text.take(pa.array(at)), target) * scale
+    seconds[~np.isfinite(seconds)] = np.nan
+    return seconds
+
+
+def _cast_or_nan(values: pa.ChunkedArray | pa.Array, target: pa.DataType) -> np.ndarray:
+    """``values`` cast to ``target`` as float64 (timestamps: their integer count), NaN where a cast fails.
+
+    Halves the values around a failure (the bisection of ``_first_cast_failure``),
+    so that the cost stays linear in the values plus logarithmic per failure.
+    """
+    try:
+        cast = pc.cast(values, target)
+        if pa.types.is_timestamp(target):
+            cast = cast.cast(pa.int64())
+        return np.array(cast.to_numpy(zero_copy_only=False), dtype=np.float64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if len(values) == 1:
+            return np.full(1, np.nan)
+    middle = len(values) // 2
+    return np.concatenate(
+        [_cast_or_nan(values.slice(0, middle), target), _cast_or_nan(values.slice(middle), target)]
+    )

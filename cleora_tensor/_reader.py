@@ -49,6 +49,7 @@ class _Part:
     tokens: dict[int, tuple[pa.ChunkedArray, np.ndarray | None]]
     weights: np.ndarray | None
     empty_ids: int
+    times: np.ndarray | None = None
 
 
 def scanner(unit: Unit, spec: ColumnSpec, max_line_bytes: int) -> Scanner:
@@ -68,6 +69,12 @@ def read_unit(
     scan = scanner(unit, spec, max_line_bytes)
     try:
         cells, n_rows, skipped = _load(unit, spec, skip_bad_rows, scan)
+        times = None
+        if spec.time_column is not None:
+            times, keep = _cells.parse_times(cells.pop(spec.time_column.index), spec.time_column, scan, skip_bad_rows)
+            if keep is not None:
+                cells = _without_bad_times(unit, spec, cells, keep, scan)
+                n_rows, skipped = len(times), skipped + int((~keep).sum())
         weights = None
         if spec.weight_column is not None:
             column = spec.weight_column
@@ -80,7 +87,22 @@ def read_unit(
                 empty_ids += n_empty
     except pa.ArrowException as exc:  # what no check above foresaw, with the file
         raise InputFormatError(unit.source, f"cannot read: {exc}") from None
-    return _Part(n_rows, skipped, tokens, weights, empty_ids)
+    return _Part(n_rows, skipped, tokens, weights, empty_ids, times)
+
+
+def _without_bad_times(
+    unit: Unit, spec: ColumnSpec, cells: dict[int, pa.ChunkedArray], keep: np.ndarray, scan: Scanner
+) -> dict[int, pa.ChunkedArray]:
+    """The cells of the rows whose time parsed, with a warning naming the first row left out."""
+    first = scan.line_of_row(int(keep.argmin()))
+    warnings.warn(
+        f"{unit.source}: skipped {int((~keep).sum())} rows whose time (column "
+        f"{spec.time_column.index + 1}) is missing or neither Unix seconds nor ISO-8601"
+        + (f"; the first is line {first}" if first else ""),
+        stacklevel=4,
+    )
+    mask = pa.array(keep)
+    return {index: column.filter(mask) for index, column in cells.items()}
 
 
 def _load(

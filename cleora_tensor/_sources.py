@@ -18,11 +18,12 @@ import errno
 import gzip
 import io
 import os
+import re
 import stat
 import sys
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -30,9 +31,10 @@ import pyarrow as pa
 
 from .errors import InputFormatError
 
-__all__ = ["Unit", "file_unit", "read_error"]
+__all__ = ["Unit", "file_unit", "holds_lines", "read_error"]
 
 STDIN = "-"  # the path that reads standard input
+_BLANK = re.compile(r"[ \t\n\r]")  # what marks a str of a list as a line of text
 _GZIP_MAGIC = b"\x1f\x8b"
 _EXTENSIONS = {
     ".tsv": "tsv",
@@ -194,10 +196,10 @@ def file_unit(path: str | os.PathLike, input_format: str | None) -> Unit:
         with open(name, "rb") as f:
             magic = f.read(len(_GZIP_MAGIC))
     except FileNotFoundError as exc:
-        if "\t" in name or "\n" in name:
+        if isinstance(path, str) and _BLANK.search(name):  # a str that may have been meant as a line
             raise FileNotFoundError(
                 exc.errno,
-                f"{exc.strerror} (to pass lines of text, give an iterator: iter(lines))",
+                f"{exc.strerror} (to pass lines of text, give a list of them or iter(lines))",
                 name,
             ) from None
         raise
@@ -208,6 +210,51 @@ def file_unit(path: str | os.PathLike, input_format: str | None) -> Unit:
     )
     _check_gzip_format(unit)
     return unit
+
+
+def holds_lines(items: Sequence[Any]) -> bool:
+    """Whether a non-empty list or tuple source holds lines of text rather than file paths.
+
+    The rule, documented in :func:`~cleora_tensor.io.read_table`: ``bytes``
+    elements are lines and ``os.PathLike`` ones (``pathlib.Path``) paths; a list
+    of ``str`` is lines when an element contains a space, tab or line break and
+    the first such element is not an existing path, and file paths otherwise.
+    Only the first element with whitespace and, in a list of lines, the elements
+    without whitespace are looked up on disk, so a long list of lines costs no
+    file system call per line.
+
+    Raises
+    ------
+    TypeError
+        On an element that is neither ``str``, ``bytes`` nor path-like, or
+        ``bytes`` mixed with other elements.
+    ValueError
+        On a list of lines (by the rule) that also holds an existing path: the
+        message names both elements and how to say which was meant.
+    """
+    for number, item in enumerate(items):
+        if not isinstance(item, (str, bytes, bytearray, os.PathLike)):
+            raise TypeError(
+                f"element {number} of the source list is {type(item).__name__}; a list holds "
+                "file paths or lines of text (str or bytes)"
+            )
+    if any(isinstance(item, (bytes, bytearray)) for item in items):
+        if not all(isinstance(item, (bytes, bytearray)) for item in items):
+            raise TypeError("a source list mixes bytes (lines) with other elements; give all lines as bytes")
+        return True
+    if any(isinstance(item, os.PathLike) for item in items):
+        return False
+    line = next((n for n, item in enumerate(items) if _BLANK.search(item)), None)
+    if line is None or os.path.exists(items[line]):
+        return False
+    for number, item in enumerate(items):
+        if not _BLANK.search(item) and os.path.isfile(item):
+            raise ValueError(
+                f"the source list mixes lines of text (element {line}: {items[line]!r}) with an existing "
+                f"file (element {number}: {item!r}); pass lines as an iterator (iter(lines)) or paths "
+                "as pathlib.Path objects"
+            )
+    return True
 
 
 def _check_gzip_format(unit: Unit) -> None:

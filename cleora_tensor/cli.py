@@ -1,10 +1,19 @@
-"""Command-line interface: ``cleora-tensor embed | embed-new | info | similar | evaluate | demo``.
+"""Command-line interface: ``cleora-tensor embed | embed-new | update | info | similar | evaluate | demo``.
 
 Exit status 0 on success, 2 on bad usage or bad input (one line on stderr, no
 traceback), 130 when interrupted (SIGINT), 143 when terminated (SIGTERM); an
 interrupted, terminated or failed run leaves no output file behind and previous
 outputs untouched. Outputs are checked before any work (folder, format, not a special
-file, not an input). Progress bars and warnings go to stderr.
+file, not an input); only the detection of the columns, which reads a sample, comes
+first. Progress bars, warnings and the detected columns go to stderr.
+
+pycleora 3.2.1's command lines run too (the options are in :mod:`cleora_tensor._cli_args`):
+``embed --input FILE --output FILE --dim D --iterations N [--algorithm cleora]``,
+``info --input FILE``, ``similar --input FILE --entity ID --top-k K``, where FILE
+of ``similar`` is an embedding file or a table to embed first. Without
+``--columns``, the specification is detected from the first rows
+(:func:`cleora_tensor.detect.detect_columns`) and printed. The defaults stay this
+library's (``--preset classification``); ``--preset pycleora`` gives pycleora's vectors.
 """
 
 from __future__ import annotations
@@ -15,179 +24,36 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .backends import available_backends
-from .config import CHOICES, PRESETS, EmbedConfig
-from .formats import DEFAULT_EXTENSIONS, FORMATS
-from .errors import RankFailedError
+from ._cli_args import PROG, parser
+from ._cli_temporal import describe_times, time_keywords
+from .config import EmbedConfig
+from .formats import DEFAULT_EXTENSIONS, SIDECAR_FORMATS
+from .errors import InputFormatError, RankFailedError
 from .formats.atomic import Terminated, check_output
-from .io import INPUT_FORMATS
+
+if TYPE_CHECKING:  # for annotations only: detection is imported when used
+    from .detect import Detection
 
 __all__ = ["main"]
 
-PROG = "cleora-tensor"
-
-
-def _embed_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="input files (TSV, CSV, Parquet; .gz allowed); - reads standard input")
-    parser.add_argument("--columns", "-c", required=True, metavar="SPEC", help='column specification, e.g. "transient::basket complex::reflexive::item"')
-    parser.add_argument("--input-format", choices=INPUT_FORMATS, help="input format (default: from the extension, else tsv)")
-    parser.add_argument("--skip-bad-rows", action="store_true", help="skip rows with a wrong number of fields (counted) instead of failing")
-    parser.add_argument("--relations", choices=CHOICES["relations"], default="joint", help="one graph for all relations, or one per relation (default: joint)")
-    parser.add_argument("--max-cell-size", type=_cell_size, default=1024, metavar="N", help="clique guard: ids kept per complex cell in complex x complex relations; 0 disables (default: 1024)")
-    parser.add_argument("--dim", "-d", type=_positive, default=None, help="embedding dimension (preset; classification: 256)")
-
-
-def _singletons_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--singletons", choices=CHOICES["singletons"], default=None, help="hyperedges of one entity (a session of one item): leave out, or keep as self-loops like pycleora (preset; classification: drop)")
-
-
-def _propagation_options(parser: argparse.ArgumentParser) -> None:
-    _singletons_option(parser)
-    # Options left at None take the preset's value (cleora_tensor.config.PRESETS).
-    parser.add_argument("--preset", choices=tuple(PRESETS), default="classification", help="starting values of the options marked (preset): classification (default), retrieval, or pycleora (reproduces pycleora 3.2.1)")
-    parser.add_argument("--iterations", "-n", type=int, default=None, help="propagation steps (preset; classification: 15)")
-    parser.add_argument("--scales", type=_positive, nargs="+", default=None, metavar="STEP", help="multi-scale: the vectors after these steps side by side, --dim columns each (preset; retrieval: 1 2; classification: the last step only)")
-    parser.add_argument("--propagation", choices=CHOICES["propagation"], default="left", help="transition matrix (default: left)")
-    parser.add_argument("--whiten", choices=CHOICES["whiten"], default=None, help="whitening method (preset; classification: zca)")
-    parser.add_argument("--whiten-each-step", action=argparse.BooleanOptionalAction, default=None, help="whiten after every step, as pycleora does, or once at the end (preset; classification: at the end)")
-    parser.add_argument("--whiten-floor", type=float, default=None, help="relative eigenvalue floor of the whitening in [0, 1] (preset; classification: 0.1)")
-    parser.add_argument("--residual", type=float, default=0.0, help="weight of the previous iterate in [0, 1) (default: 0)")
-    parser.add_argument("--tol", type=float, default=None, help="stop when the RMS per-entity change of a step falls below TOL; 0 disables (preset; classification: 0.32)")
-    parser.add_argument("--seed", type=int, default=0, help="initialization seed (default: 0)")
-    parser.add_argument("--init", choices=CHOICES["init"], default=None, help="initializer; pycleora reproduces pycleora 3.2.1 (preset; classification: hash)")
-
-
-def _cell_size(text: str) -> int | None:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value or None
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _size(text: str) -> int:
-    from .memory import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("memory_limit ")) from None
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr, like every other error; exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Cleora entity embeddings from relational data.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    embed = commands.add_parser("embed", help="embed the entities of input files", description="Embed the entities of input files and write them to --output.")
-    _embed_options(embed)
-    _propagation_options(embed)
-    embed.add_argument("--output", "-o", type=Path, default=Path("embeddings.npz"), help="output file; pairwise mode writes PREFIX__typeA__typeB.EXT (default: embeddings.npz)")
-    embed.add_argument("--format", choices=FORMATS, help="output format (default: from the --output extension, else npz)")
-    embed.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
-    embed.add_argument("--backend", choices=available_backends(), default="scipy", help="backend; torch and cupy need their pip extras (default: scipy)")
-    embed.add_argument("--device", default=None, help="device of the backend, e.g. cpu, cuda, cuda:1 (default: the backend's: cpu; the current GPU for cupy)")
-    embed.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE", help="memory the run may use, e.g. 8G; beyond it, propagate out of core in column slices of an -o FILE.npy (default: the memory available; out of core automatically with an .npy output)")
-    embed.add_argument("--distributed", action="store_true", help="propagate across the ranks of torchrun (gloo; every rank runs this command; -o FILE.npy on a shared file system)")
-    embed.add_argument("--distributed-timeout", type=_positive, default=600, metavar="SECONDS", help="how long a rank waits for the others before failing (default: 600)")
-    embed.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    embed.set_defaults(handler=_cmd_embed)
-
-    embed_new = commands.add_parser("embed-new", help="embed entities of new rows that a model did not know", description="Embed the entities of NEW_INPUT that MODEL (an .npz written by 'embed') did not know: one propagation step from their known neighbours, no re-training.")
-    embed_new.add_argument("model", type=Path, metavar="MODEL", help=".npz file written by 'embed'")
-    embed_new.add_argument("inputs", nargs="+", metavar="NEW_INPUT", help="files with the new rows")
-    embed_new.add_argument("--columns", "-c", metavar="SPEC", help="column specification of the new rows (default: the model's)")
-    embed_new.add_argument("--input-format", choices=INPUT_FORMATS, help="input format (default: from the extension, else tsv)")
-    embed_new.add_argument("--skip-bad-rows", action="store_true", help="skip rows with a wrong number of fields (counted) instead of failing")
-    embed_new.add_argument("--output", "-o", type=Path, default=Path("new_embeddings.npz"), help="output file (default: new_embeddings.npz)")
-    embed_new.add_argument("--format", choices=FORMATS, help="output format (default: from the extension, else npz)")
-    embed_new.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
-    embed_new.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
-    embed_new.set_defaults(handler=_cmd_embed_new)
-
-    info = commands.add_parser("info", help="describe the graph of input files", description="Count rows, entities, relations and non-zeros, and estimate the memory of embedding.")
-    _embed_options(info)
-    _singletons_option(info)
-    info.add_argument("--threads", type=_positive, default=None, help="CPU threads for the memory estimate (default: all cores)")
-    info.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE", help="memory limit of the planned embed, e.g. 8G (default: the memory available)")
-    info.add_argument("--json", action="store_true", help="print JSON")
-    info.set_defaults(handler=_cmd_info)
-
-    similar = commands.add_parser("similar", help="nearest entities by cosine similarity", description="Print the entities most similar to ID. The vectors of an .npy output, or of an .npz file stored uncompressed (as 'embed' writes it), are memory-mapped, not read: they are searched a block at a time, so that memory stays far below the file's size.")
-    similar.add_argument("embeddings", type=Path, metavar="EMBEDDINGS", help="file written by 'embed'")
-    similar.add_argument("entity", metavar="ID", help="entity id")
-    similar.add_argument("--top-k", "-k", type=_positive, default=10, help="number of results (default: 10)")
-    similar.add_argument("--type", dest="entity_type", help="entity type of ID, if several types share it")
-    similar.add_argument("--target-type", help="type of the results; 'all' for every type (default: the type of ID)")
-    similar.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
-    similar.set_defaults(handler=_cmd_similar)
-
-    demo = commands.add_parser("demo", help="embed the bundled karate club graph and check it", description="Embed Zachary's karate club (shipped with the package), write --output, and report how well nearest neighbours recover the two clubs.")
-    demo.add_argument("--output", "-o", type=Path, default=Path("karate_club.npz"), help="output file (default: karate_club.npz)")
-    demo.add_argument("--dim", "-d", type=_positive, default=16, help="embedding dimension (default: 16)")
-    demo.set_defaults(handler=_cmd_demo)
-
-    evaluate = commands.add_parser("evaluate", help="measure embedding quality on held-out data", description="Node classification of saved embeddings, or link prediction / basket completion: split the rows (seeded), embed the training part, rank the held-out part, beside the popularity and co-occurrence baselines.")
-    protocols = evaluate.add_subparsers(dest="protocol", required=True, metavar="PROTOCOL")
-    classification = protocols.add_parser("classification", help="logistic regression on saved embeddings", description="Logistic regression on the vectors of EMBEDDINGS: accuracy and macro-F1 (single-label) or micro/macro-F1 with top-k prediction (multi-label, DeepWalk protocol).")
-    classification.add_argument("embeddings", type=Path, metavar="EMBEDDINGS", help="file written by 'embed'")
-    classification.add_argument("labels", type=Path, metavar="LABELS", help="node<TAB>label lines; repeat a node for several labels")
-    classification.add_argument("--split-file", type=Path, help="node<TAB>train|val|test lines (e.g. planetoid_split.tsv); default: random splits")
-    classification.add_argument("--train-ratio", type=float, default=0.8, help="training fraction of the random splits (default: 0.8)")
-    classification.add_argument("--seeds", type=_positive, default=5, help="number of random splits, seeds 0..N-1 (default: 5)")
-    classification.add_argument("--format", choices=FORMATS, help="format of EMBEDDINGS (default: from the extension)")
-    for name, default_fraction, metavar, held_out, spec_help in (
-        ("link-prediction", 0.1, "EDGES", "edges", '"node node" or "user item"'),
-        ("basket-completion", 0.2, "BASKETS", "baskets with at least 2 items (one item each)", '"transient::basket complex::reflexive::item"'),
-    ):
-        ranking = protocols.add_parser(name, help=f"{name.replace('-', ' ')} with baselines", description=f"Hold out {default_fraction:.0%} (seeded) of the {held_out}, embed the rest, rank every entity for each held-out one: MRR and HR@10, beside the popularity and co-occurrence baselines.")
-        ranking.add_argument("inputs", type=Path, metavar=metavar, help="TSV file (.gz allowed)")
-        ranking.add_argument("--columns", "-c", required=True, metavar="SPEC", help=f"column specification, e.g. {spec_help}")
-        ranking.add_argument("--test-fraction", type=float, default=default_fraction, help=f"fraction held out (default: {default_fraction})")
-        ranking.add_argument("--split-seed", type=int, default=0, help="seed of the hold-out (default: 0)")
-        ranking.add_argument("--prior", type=float, default=0.1, help="also score cosine + PRIOR * log(popularity); 0: cosine only (default: 0.1)")
-        ranking.add_argument("--stability", action="store_true", help="also embed all rows and a seeded 95%% subsample and compare")
-        ranking.add_argument("--train-output", type=Path, help="write the training rows to this file")
-        ranking.add_argument("--dim", "-d", type=_positive, default=None, help="embedding dimension (preset; classification: 256)")
-        ranking.add_argument("--max-cell-size", type=_cell_size, default=1024, metavar="N", help="clique guard (default: 1024; 0 disables)")
-        _propagation_options(ranking)
-        ranking.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all cores)")
-        ranking.add_argument("--backend", choices=available_backends(), default="scipy", help="backend (default: scipy)")
-        ranking.add_argument("--device", default=None, help="device of the backend")
-    for sub in protocols.choices.values():
-        sub.add_argument("--json", action="store_true", help="print JSON")
-        sub.set_defaults(handler=_cmd_evaluate)
-    return parser
-
 
 def _output_paths(output: Path, fmt: str | None, names: list[str | None], inputs: list[Any]) -> tuple[list[Path], str]:
-    """The output files (one per relation name, or ``[output]`` for ``[None]``), checked before any work."""
+    """The output files (one per relation name, or ``[output]`` for ``[None]``), checked before any work.
+
+    An output without an extension gets its format's (``-o embeddings`` writes
+    ``embeddings.npz``, as :func:`numpy.savez`, and so pycleora's ``embed``, does).
+    """
     from .formats import infer_format
 
     fmt = fmt or (infer_format(output) if output.suffix else "npz")
-    if names == [None]:
-        paths = [output]
-    else:
-        suffix = output.suffix or DEFAULT_EXTENSIONS[fmt]
-        stem = output.with_suffix("") if output.suffix else output
-        paths = [stem.with_name(f"{stem.name}__{name}{suffix}") for name in names]
+    suffix = output.suffix or DEFAULT_EXTENSIONS[fmt]
+    stem = output.with_suffix("") if output.suffix else output
+    paths = [stem.with_name(stem.name + ("" if name is None else f"__{name}") + suffix) for name in names]
     for path in paths:
         check_output(path, inputs)
-        if fmt in ("cleora", "word2vec"):
+        if fmt in SIDECAR_FORMATS:
             check_output(path.with_name(path.name + ".json"), inputs)
     return paths, fmt
 
@@ -196,7 +62,8 @@ def _output_paths(output: Path, fmt: str | None, names: list[str | None], inputs
 #: protocols of ``evaluate`` share, each from the option of the same name.
 _EMBED_KEYWORDS = (
     "preset", "dim", "iterations", "propagation", "whiten", "whiten_each_step", "whiten_floor", "residual",
-    "tol", "seed", "init", "singletons", "scales", "max_cell_size", "threads", "backend", "device",
+    "tol", "seed", "init", "singletons", "scales", "attention", "directed", "max_cell_size", "threads", "backend",
+    "device",
 )
 
 
@@ -211,6 +78,12 @@ def _cmd_embed(args: argparse.Namespace) -> None:
     from .formats import infer_format, save_embeddings
 
     start = time.perf_counter()
+    _resolve_table(args)
+    if args.step is not None:  # streaming windows: one output per window
+        from ._cli_temporal import embed_windows_command
+
+        embed_windows_command(args, _output_paths, _embed_keywords(args), PROG)
+        return
     names = [r.name for r in parse_columns(args.columns).relations] if args.relations == "pairwise" else [None]
     paths, fmt = _output_paths(args.output, args.format, names, args.inputs)
     # embed writes a joint result itself (out of core, it computes it in the file).
@@ -231,6 +104,7 @@ def _cmd_embed(args: argparse.Namespace) -> None:
             memory_limit=args.memory_limit,
             output=paths[0] if written_by_embed else None,
             distributed=args.distributed,
+            **time_keywords(args),
             **_embed_keywords(args),
         )
     finally:
@@ -265,16 +139,25 @@ def _cmd_embed_new(args: argparse.Namespace) -> None:
         print(f"{PROG}: wrote {len(new)} new vectors to {path} ({cold} without a known neighbour got their initial vector)", file=sys.stderr)
 
 
+def _cmd_update(args: argparse.Namespace) -> None:
+    from ._cli_update import run_update
+
+    (path,), fmt = _output_paths(args.output, args.format, [None], [args.model, *args.add, *args.remove])
+    run_update(args, path, fmt, PROG)
+
+
 def _cmd_info(args: argparse.Namespace) -> None:
     from .memory import BASELINE_BYTES, estimate_memory
     from .outofcore_embed import planned_mode
     from .pipeline import read_hypergraph
 
+    detection = _resolve_table(args)
     hypergraph = read_hypergraph(
         args.inputs if len(args.inputs) > 1 else args.inputs[0],
         args.columns,
         input_format=args.input_format,
         skip_bad_rows=args.skip_bad_rows,
+        **time_keywords(args),
     )
     vocabulary = hypergraph.vocabulary
     defaults = EmbedConfig(columns=hypergraph.spec.spec)
@@ -294,6 +177,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
     )
     report: dict[str, Any] = {
         "columns": hypergraph.spec.spec,
+        "columns_detected": None if detection is None else detection.reason,
         "rows": hypergraph.n_rows,
         **hypergraph.table_stats,
         "entities_per_type": {
@@ -322,6 +206,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
         "estimated_out_of_core_peak_memory_bytes": out_of_core if len(graphs) == 1 else None,
         "memory_limit_bytes": limit,
         "mode": mode if len(graphs) == 1 else "in memory (pairwise relations do not run out of core)",
+        **describe_times(hypergraph),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -335,15 +220,64 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 
 def _cmd_similar(args: argparse.Namespace) -> None:
-    from .embedding import Embedding
-    from .formats import can_mmap
-
-    mmap = can_mmap(args.embeddings, args.format)
-    embedding = Embedding.load(args.embeddings, format=args.format, mmap=mmap)
-    for rank, (entity, score) in enumerate(
-        embedding.most_similar(args.entity, args.top_k, entity_type=args.entity_type, target_type=args.target_type), 1
+    source, entity = _similar_target(args)
+    embedding = _similar_embedding(args, source)
+    for rank, (found, score) in enumerate(
+        embedding.most_similar(entity, args.top_k, entity_type=args.entity_type, target_type=args.target_type), 1
     ):
-        print(f"{rank}\t{entity}\t{score:.6f}")
+        print(f"{rank}\t{found}\t{score:.6f}")
+
+
+#: Embedding formats whose extensions input tables share (pycleora's CSV/TSV outputs).
+_TABLE_OR_EMBEDDING = ("csv", "tsv")
+
+
+def _similar_target(args: argparse.Namespace) -> tuple[str, str]:
+    """The file and the entity id, given as ``EMBEDDINGS ID`` or pycleora's ``--input FILE --entity ID``."""
+    positional = [value for value in (args.embeddings, args.entity) if value is not None]
+    source = args.input_file if args.input_file is not None else (positional.pop(0) if positional else None)
+    ids = positional if args.entity_option is None else [*positional, args.entity_option]
+    if source is None or len(ids) != 1:
+        raise ValueError("give one file (EMBEDDINGS or --input FILE) and one entity (ID or --entity ID)")
+    return source, ids[0]
+
+
+def _similar_embedding(args: argparse.Namespace, source: str) -> Any:
+    """The embedding in ``source``, or, when it is a table rather than an embedding file, its embedding.
+
+    A table: ``--columns`` or ``--input-format`` is given, the extension is no
+    embedding format's (``.gz`` included), or it is ``.tsv``/``.csv`` and the
+    file does not load as pycleora's CSV/TSV embedding (whose header row
+    ``entity_id,dim_0,...`` tells it apart); then the detected columns are
+    printed, and if the file is no table either, the error gives both reasons.
+    Else an embedding file: ``--format`` is given, or the extension is another
+    embedding format's (``.npz``, ``.npy``, ``.txt``, ``.parquet``, ...), so that a
+    damaged embedding file is reported as such.
+    """
+    from . import embed
+    from .embedding import Embedding
+    from .formats import can_mmap, infer_format
+
+    not_embedding = None
+    if args.columns is None and args.input_format is None:
+        try:
+            fmt = infer_format(source, args.format)
+        except ValueError:
+            fmt = None
+        if fmt is not None:
+            try:
+                return Embedding.load(source, format=fmt, mmap=can_mmap(source, fmt))
+            except InputFormatError as error:
+                if args.format is not None or fmt not in _TABLE_OR_EMBEDDING:
+                    raise
+                not_embedding = error
+    try:
+        columns = args.columns or _detected(source, args.input_format).columns
+        return embed(source, columns=columns, input_format=args.input_format, dim=args.dim, iterations=args.iterations, preset=args.preset)
+    except ValueError as error:
+        if not_embedding is not None:
+            raise ValueError(f"{source} is neither an embedding file ({not_embedding}) nor a table to embed ({error})") from None
+        raise
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -373,18 +307,46 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from . import embed
     from .datasets import dataset_path
 
-    _output_paths(args.output, None, [None], [])
+    (output,), _ = _output_paths(args.output, None, [None], [])
     start = time.perf_counter()
     embedding = embed(dataset_path("karate_club"), columns="member member", dim=args.dim)
-    embedding.save(args.output)
+    embedding.save(output)
     elapsed = time.perf_counter() - start
     clubs = dict(line.split("\t") for line in dataset_path("karate_club", labels=True).read_text().splitlines())
     hits = sum(clubs[embedding.most_similar(i, 1)[0][0]] == clubs[i] for i in embedding.entity_ids)
-    print(f"embedded {len(embedding)} karate club members (dim {embedding.dim}) in {elapsed:.2f} s -> {args.output}")
+    print(f"embedded {len(embedding)} karate club members (dim {embedding.dim}) in {elapsed:.2f} s -> {output}")
     for leader in ("0", "33"):
         neighbours = ", ".join(f"{i} ({clubs[i]})" for i, _ in embedding.most_similar(leader, 3))
         print(f"most similar to {leader} ({clubs[leader]}): {neighbours}")
     print(f"nearest neighbour in the same club: {hits}/{len(embedding)} members")
+
+
+def _resolve_table(args: argparse.Namespace) -> Detection | None:
+    """Set ``args.inputs`` to the INPUT then --input files, and ``args.columns`` if not given to the
+    specification detected from the data; returns the :class:`~cleora_tensor.detect.Detection` or None."""
+    args.inputs = [*args.inputs, *args.input_files]
+    if not args.inputs:
+        raise ValueError("no input: give input files (INPUT or --input FILE), with --columns SPEC, or without it to detect the columns from the data")
+    if args.columns is not None:
+        return None
+    detection = _detected(args.inputs, args.input_format)
+    args.columns = detection.columns
+    return detection
+
+
+def _detected(source: Any, input_format: str | None) -> Detection:
+    """The :class:`~cleora_tensor.detect.Detection` of ``source``, printed on stderr."""
+    from .detect import detect_columns
+
+    detection = detect_columns(source, input_format=input_format)
+    print(f"{PROG}: detected {detection}; give --columns to choose otherwise", file=sys.stderr)
+    return detection
+
+
+_HANDLERS = {
+    "embed": _cmd_embed, "embed-new": _cmd_embed_new, "update": _cmd_update, "info": _cmd_info, "similar": _cmd_similar,
+    "evaluate": _cmd_evaluate, "demo": _cmd_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,12 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     argv : list of str, optional
         Arguments without the program name; default ``sys.argv[1:]``.
     """
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     status, message = 0, None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            args.handler(args)
+            _HANDLERS[args.command](args)
         except KeyboardInterrupt:
             status, message = 130, "interrupted"
         except Terminated as stop:  # SIGTERM while writing: the outputs were rolled back

@@ -15,6 +15,9 @@ modifier      meaning
 ``weight``    extension: the cell holds a non-negative float multiplying the
               row's edge weights (``weight::rating``); not an entity column
 ``ignore``    extension: the column is read and skipped (``ignore::timestamp``)
+``time``      extension: the cell holds the row's time, Unix seconds or
+              ISO-8601 (``time::ts``); never embedded, it orders and groups
+              the rows (:mod:`cleora_tensor.temporal`)
 ============  ==============================================================
 
 Columns with the same type share one id space; different types never share
@@ -31,7 +34,7 @@ from .errors import ColumnSpecError
 __all__ = ["Column", "ColumnSpec", "Relation", "parse_columns"]
 
 _ENTITY_MODIFIERS = ("complex", "reflexive", "transient")
-_KIND_MODIFIERS = ("weight", "ignore")
+_KIND_MODIFIERS = ("weight", "ignore", "time")
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Column:
         0-based position in the input row.
     type : str
         Entity type (for ``weight``/``ignore`` columns, the label after ``::``).
-    kind : {"entity", "weight", "ignore"}
+    kind : {"entity", "weight", "ignore", "time"}
         What the cell holds.
     complex, reflexive, transient : bool
         The modifiers of an entity column.
@@ -132,6 +135,11 @@ class ColumnSpec:
     def weight_column(self) -> Column | None:
         """The ``weight::`` column, if any."""
         return next((c for c in self.columns if c.kind == "weight"), None)
+
+    @property
+    def time_column(self) -> Column | None:
+        """The ``time::`` column, if any."""
+        return next((c for c in self.columns if c.kind == "time"), None)
 
     def relation(self, name: str) -> Relation:
         """Look up a relation by name.
@@ -225,13 +233,13 @@ def parse_columns(spec: str | ColumnSpec) -> ColumnSpec:
     ColumnSpecError
         On an unknown or repeated modifier, ``reflexive`` without ``complex``,
         ``reflexive`` with ``transient``, an empty type, more than one ``weight``
-        column, or a specification that yields no relation. The message names
+        or ``time`` column, or a specification that yields no relation. The message names
         the offending column.
 
     Notes
     -----
-    Mirrors the column grammar of Cleora 1.x and pycleora 3.2.1; ``weight`` and
-    ``ignore`` are extensions, and so are several relations per specification
+    Mirrors the column grammar of Cleora 1.x and pycleora 3.2.1; ``weight``,
+    ``ignore`` and ``time`` are extensions, and so are several relations per specification
     (pycleora accepts exactly one): every pair of entity columns that are not
     both transient, and every reflexive column, is a relation (see
     :attr:`ColumnSpec.relations`).
@@ -253,8 +261,9 @@ def parse_columns(spec: str | ColumnSpec) -> ColumnSpec:
     if not tokens:
         raise ColumnSpecError(spec, "it is empty; name one token per input column")
     columns = tuple(_parse_token(normalized, i, t) for i, t in enumerate(tokens))
-    if sum(c.kind == "weight" for c in columns) > 1:
-        raise ColumnSpecError(normalized, "at most one 'weight::' column is allowed")
+    for kind in ("weight", "time"):
+        if sum(c.kind == kind for c in columns) > 1:
+            raise ColumnSpecError(normalized, f"at most one '{kind}::' column is allowed")
     relations = _relations(columns)
     if not relations:
         raise ColumnSpecError(

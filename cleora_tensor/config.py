@@ -53,8 +53,16 @@ class EmbedConfig:
         end.
     whiten_floor : float, default 0.1
         Relative eigenvalue floor of the whitening, in ``[0, 1]`` (pycleora: 0).
-    residual : float, default 0.0
-        Weight ``r`` of the previous iterate: ``Y = (1 - r) P E + r E``.
+    residual : float or None, default None
+        Weight ``r`` of the previous iterate, in ``[0, 1)``:
+        ``Y = (1 - r) P E + r E``. None decides per graph
+        (:func:`~cleora_tensor.periodicity.resolve_residual`): 0, except on a
+        graph that is bipartite by entity type (``user item``,
+        ``transient::session item``) with early stopping on, where the plain
+        walk alternates between the two sides and never settles: there it is
+        0.5, the lazy walk ``(I + P) / 2``, and ``tol`` is halved to measure the
+        same change. The resulting :class:`~cleora_tensor.Embedding` records
+        the values used.
     tol : float or None, default 0.32
         Stop early when the root-mean-square, over entities, of the L2 change of
         an entity's (unit) vector in one step falls below ``tol``; None or 0
@@ -81,6 +89,20 @@ class EmbedConfig:
         Multi-scale output: the vectors after each of these steps (at most
         ``iterations``; sorted, duplicates dropped), concatenated in that order
         (pycleora's ``embed_multiscale``; the retrieval preset's ``(1, 2)``).
+    attention : float or None, default None
+        Attention-weighted propagation (pycleora's ``embed_with_attention``) at
+        this softmax temperature (pycleora: 1.0): after one plain step, each
+        step reweights an entity's neighbours by a softmax of the cosines
+        between their vectors (:func:`~cleora_tensor.attention.propagate_with_attention`).
+        None: off. About 2x the time and memory of a plain run, with no measured
+        gain on the project's data (README, "Attention and directed graphs").
+    directed : {None, "out", "in"}, default None
+        Walk along the arcs instead of the undirected graph (pycleora's
+        ``embed_directed`` is ``"out"``): an arc goes from a relation's left
+        column to its right column, and in a ``complex::reflexive`` column from
+        each id to the ids after it; ``"out"`` averages an entity's successors,
+        ``"in"`` its predecessors (see :func:`~cleora_tensor.transition_matrix`).
+        Needs ``propagation="left"``.
     feature_weight : float, default 1.0
         In ``[0, 1]``: an entity with a feature (``embed(initial=...)``) starts
         from ``(1 - feature_weight) * hash_init + feature_weight * feature``.
@@ -104,7 +126,7 @@ class EmbedConfig:
     whiten: str = "zca"
     whiten_each_step: bool = False
     whiten_floor: float = 0.1
-    residual: float = 0.0
+    residual: float | None = None
     tol: float | None = 0.32
     seed: int = 0
     init: str = "hash"
@@ -112,6 +134,8 @@ class EmbedConfig:
     singletons: str = "drop"
     eps: float = 1e-10
     scales: tuple[int, ...] | None = None
+    attention: float | None = None
+    directed: str | None = None
     feature_weight: float = 1.0
     features: int = 0
 
@@ -130,7 +154,7 @@ class EmbedConfig:
             raise ValueError(f"whiten_floor must be in [0, 1], got {self.whiten_floor!r}")
         if not isinstance(self.whiten_each_step, bool):
             raise ValueError(f"whiten_each_step must be a bool, got {self.whiten_each_step!r}")
-        if not 0.0 <= self.residual < 1.0:
+        if self.residual is not None and not 0.0 <= self.residual < 1.0:
             raise ValueError(f"residual must be in [0, 1), got {self.residual!r}")
         if self.tol == 0:
             object.__setattr__(self, "tol", None)
@@ -141,6 +165,14 @@ class EmbedConfig:
         if not 0.0 <= self.feature_weight <= 1.0:
             raise ValueError(f"feature_weight must be in [0, 1], got {self.feature_weight!r}")
         _check_int("features", self.features, 0)
+        if self.attention is not None and (isinstance(self.attention, bool) or not self.attention > 0):
+            raise ValueError(f"attention must be a positive temperature or None, got {self.attention!r}")
+        if self.attention is not None and self.scales:
+            raise ValueError("attention takes no scales (multi-scale snapshots); pass scales=None")
+        if self.directed not in (None, "out", "in"):
+            raise ValueError(f"directed must be None, 'out' or 'in', got {self.directed!r}")
+        if self.directed is not None and self.propagation != "left":
+            raise ValueError("directed needs propagation='left' (a walk along arcs has no symmetric normalization)")
         if self.scales is not None:
             object.__setattr__(self, "scales", tuple(sorted(set(self.scales))))
             if not self.scales:
@@ -159,7 +191,7 @@ class EmbedConfig:
         **fields
             Any :class:`EmbedConfig` field; ``columns`` is required. For a field
             that a preset sets (``dim, iterations, whiten, whiten_each_step,
-            whiten_floor, tol, init, singletons, scales``) None means "the preset's value" (pass
+            whiten_floor, tol, init, singletons, scales, residual``) None means "the preset's value" (pass
             ``tol=0`` to disable early stopping); other fields take None as
             given (``max_cell_size=None`` disables the clique guard).
 
@@ -216,7 +248,8 @@ class EmbedConfig:
 #:   cora links), so no step has to be chosen per data set. For ranking
 #:   items/links, with :meth:`Embedding.complete`'s popularity prior.
 #: - ``"pycleora"``: pycleora 3.2.1's ``embed`` defaults — 40 steps, PCA whitening
-#:   after every step, its initializer, no early stop, one-item hyperedges kept.
+#:   after every step, its initializer, no early stop, one-item hyperedges kept,
+#:   the plain walk on every graph (``residual=0``).
 PRESETS: dict[str, dict[str, Any]] = {
     "classification": {},
     "retrieval": {"dim": 512, "iterations": 2, "scales": (1, 2), "whiten": "zca", "whiten_floor": 0.1, "tol": None},
@@ -228,6 +261,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "tol": None,
         "init": "pycleora",
         "singletons": "keep",
+        "residual": 0.0,
     },
 }
 

@@ -48,6 +48,7 @@ from .init import initialize
 from .markov import transition_matrix
 from .outofcore_embed import entity_fields
 from .parallel import ROW_BLOCK, single_threaded_blas
+from .periodicity import resolve_residual
 from .whitening import Whitening
 
 __all__ = ["GATHER_COLUMNS", "Group", "embed_distributed", "join"]
@@ -230,6 +231,7 @@ def embed_distributed(
     """
     if infer_format(output) != "npy" or config.scales:
         raise ValueError("distributed runs write output=FILE.npy and take no scales")
+    config = resolve_residual(config, graph)
     n, dim = graph.num_entities, config.dim
     kernels = get_backend("scipy").kernels(threads)
     matrix = transition_matrix(graph, config.propagation)
@@ -274,7 +276,7 @@ def embed_distributed(
             gathered[group.rank, : r1 - r0] = x[:, c0:c1]
             group.all_gather(gathered)
             y[:, c0:c1] = local.matmul(gathered.reshape(-1, c1 - c0), out=product)
-        if config.residual > 0:
+        if config.residual:
             kernels.mix(y, x, config.residual)
         kernels.normalize_rows(y, y, config.eps)
         if config.whiten != "none" and config.whiten_each_step:

@@ -72,13 +72,17 @@ class RelationCells:
         pairs = len(self.offsets_a) - 1 if self.len_a is None else int(np.dot(self.len_a, self.len_b))
         return pairs * (1 if self.reflexive else 2)
 
-    def chunks(self, budget: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def chunks(self, budget: int, *, ordered: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Yield ``(a, b, value)`` arrays of the pairs, in input order.
 
         Pairs are ordered by row, then left id, then right id. A chunk holds at
         most about ``2 * budget`` pairs, unless a single id's right cell is longer.
+        With ``ordered`` (reflexive relations: one column), only the pairs whose
+        left id comes before the right id in the cell are yielded (no self pairs).
         """
         if self.len_a is None:
+            if ordered:  # one id per cell: a reflexive relation's only pairs are self pairs
+                return
             for lo in range(0, len(self.codes_a), budget):
                 hi = min(lo + budget, len(self.codes_a))
                 values = np.ones(hi - lo) if self.values is None else self.values[lo:hi]
@@ -102,9 +106,9 @@ class RelationCells:
         cuts = np.searchsorted(ends, np.arange(budget, ends[-1], budget), side="right")
         for lo, hi in zip([0, *cuts], [*cuts, len(rows)]):
             if hi > lo:
-                yield self._pairs(rows[lo:hi], heights[lo:hi], starts[lo:hi])
+                yield self._pairs(rows[lo:hi], heights[lo:hi], starts[lo:hi], ordered)
 
-    def _pairs(self, rows: np.ndarray, heights: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _pairs(self, rows: np.ndarray, heights: np.ndarray, starts: np.ndarray, ordered: bool) -> tuple[np.ndarray, ...]:
         # Each left id with its row, then each of those repeated once per id of the
         # row's right cell: repeats and gathers only, no integer division per pair.
         row_of_left = np.repeat(rows, heights)
@@ -114,8 +118,12 @@ class RelationCells:
         right += np.arange(len(right))
         a = np.repeat(self.codes_a[left], widths)
         b = self.codes_b[right]
+        values = np.repeat(self.values[row_of_left], widths)
+        if ordered:  # positions in the one column's cells: earlier -> later
+            keep = np.repeat(left, widths) < right
+            a, b, values = a[keep], b[keep], values[keep]
         del right
-        return a, b, np.repeat(self.values[row_of_left], widths)
+        return a, b, values
 
 
 def relation_cells(
@@ -181,8 +189,17 @@ def _one_id_per_cell(offsets: np.ndarray) -> bool:
     return bool(offsets[-1] == len(offsets) - 1 and not (offsets[1:] == offsets[:-1]).any())
 
 
-def summed_adjacency(relations: Sequence[RelationCells], n: int, budget: int) -> scipy.sparse.csr_array:
+def summed_adjacency(
+    relations: Sequence[RelationCells], n: int, budget: int, *, directed: bool = False
+) -> scipy.sparse.csr_array:
     """The symmetric matrix ``W`` of the relations' pairs, duplicates summed in float64.
+
+    With ``directed``, the matrix ``A`` of arcs instead: a pair ``(a, b)`` adds
+    its value to ``A[a, b]`` only, from the left column's id to the right
+    column's; in a reflexive relation (one column), from an id to every id after
+    it in the same cell (pycleora's ``embed_directed``), with the value ``2 v``
+    that ``W`` gives the pair, and no self pairs. So ``W = A + A^T`` off the
+    diagonal.
 
     Parameters
     ----------
@@ -195,6 +212,8 @@ def summed_adjacency(relations: Sequence[RelationCells], n: int, budget: int) ->
         this is the one-shot sum; beyond, weights are summed in another order,
         which can change their last float64 bits (and, in rare ties, the last
         bit of the float32 weights built from them).
+    directed : bool, default False
+        Build ``A`` instead of ``W`` (see above).
 
     Returns
     -------
@@ -204,11 +223,15 @@ def summed_adjacency(relations: Sequence[RelationCells], n: int, budget: int) ->
     """
     total, buffer, size = None, [], 0
     for relation in relations:
-        # Generated chunks hold at most about budget entries (2 per pair unless reflexive).
-        for a, b, v in relation.chunks(max(budget // (2 if relation.reflexive else 4), 1)):
+        # Generated chunks hold at most about budget entries (2 per pair unless one side).
+        one_side = relation.reflexive or directed
+        for a, b, v in relation.chunks(max(budget // (2 if one_side else 4), 1), ordered=directed and relation.reflexive):
             # A cell related to itself lists every ordered pair, so its part C is
             # symmetric: C + C^T = 2C, in half the entries.
-            part = [(a, b, 2.0 * v)] if relation.reflexive else [(a, b, v), (b, a, v)]
+            if relation.reflexive:
+                part = [(a, b, 2.0 * v)]
+            else:
+                part = [(a, b, v)] if directed else [(a, b, v), (b, a, v)]
             entries = len(part) * len(v)
             del a, b, v
             if buffer and size + entries > max(budget, total.nnz if total is not None else 0):

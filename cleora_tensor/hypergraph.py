@@ -79,6 +79,11 @@ class Graph:
         Entries the expansion of the relations generated before duplicates were
         summed (pairs, twice for a relation that is not reflexive): what the
         memory of building depends on, see :func:`~cleora_tensor.estimate_memory`.
+    arcs : scipy.sparse.csr_array or None
+        Shape ``(n, n)``, float32: with ``Hypergraph.graph(directed=True)``, the
+        directed adjacency ``A`` (``A[a, b]``: weight of the arcs from ``a`` to
+        ``b``; ``W = A + A^T`` off the diagonal, see
+        :func:`~cleora_tensor.expansion.summed_adjacency`); None otherwise.
     """
 
     name: str | None
@@ -93,6 +98,7 @@ class Graph:
     leaf_connectors: int = 0
     lone: int = 0
     pairs: int = 0
+    arcs: scipy.sparse.csr_array | None = None
 
     @property
     def num_entities(self) -> int:
@@ -150,6 +156,13 @@ class Hypergraph:
         The input files, as given (see :attr:`TokenTable.sources`).
     table_stats : dict
         ``skipped_rows`` and ``empty_ids`` reported by the reader.
+    time_span : tuple of float or None
+        First and last time of the rows used (Unix seconds), with a ``time::``
+        column; None without one.
+    grouping : dict or None
+        The time filter and the windows or sessions made
+        (:attr:`TokenTable.grouping`, see
+        :func:`~cleora_tensor.temporal.group_events`).
 
     Examples
     --------
@@ -166,6 +179,8 @@ class Hypergraph:
         self.table_stats = {"skipped_rows": table.skipped_rows, "empty_ids": table.empty_ids}
         self.sources = table.sources
         self._weights = table.weights
+        self.time_span = None if table.times is None else (float(table.times.min()), float(table.times.max()))
+        self.grouping = table.grouping
         self.vocabulary, self._cells = encode(table, release=release)
         self.n_ids = sum(len(codes) for codes, _ in self._cells.values())
 
@@ -185,6 +200,7 @@ class Hypergraph:
         max_cell_size: int | None = 1024,
         singletons: str = "drop",
         name: str | None = None,
+        directed: bool = False,
     ) -> Graph:
         """The weighted graph summing the given relations.
 
@@ -210,6 +226,11 @@ class Hypergraph:
             in the README, "Defaults".
         name : str, optional
             Name of the result (pairwise mode uses the relation name).
+        directed : bool, default False
+            Also keep the arcs, :attr:`Graph.arcs` (one more matrix of at most
+            the non-zeros of ``W``): a relation's arcs go from its left column to
+            its right column, a reflexive column's from an id to the ids after it
+            in the cell. ``W``, and so the entities, are the same either way.
 
         Returns
         -------
@@ -256,6 +277,7 @@ class Hypergraph:
         cells, leaves = sum(e.singletons for e in expansions), 0
         alone = [e.lone for e in expansions if e.lone is not None]
         adjacency = summed_adjacency(expansions, n, chunk)
+        arcs = summed_adjacency(expansions, n, chunk, directed=True) if directed else None
         del expansions
         output_codes = [self.vocabulary.type_names.index(t) for t in self.spec.output_types]
         if drop:
@@ -300,9 +322,13 @@ class Hypergraph:
             leaf_connectors=leaves,
             lone=len(lone),
             pairs=pairs,
+            # Arcs between kept entities (an arc of a dropped singleton or leaf has left W too).
+            arcs=None if arcs is None else scipy.sparse.csr_array(arcs[index][:, index], dtype=np.float32),
         )
 
-    def graphs(self, mode: str = "joint", *, max_cell_size: int | None = 1024, singletons: str = "drop") -> list[Graph]:
+    def graphs(
+        self, mode: str = "joint", *, max_cell_size: int | None = 1024, singletons: str = "drop", directed: bool = False
+    ) -> list[Graph]:
         """One joint graph, or one graph per relation (``mode="pairwise"``); options as :meth:`graph`.
 
         Raises
@@ -311,10 +337,10 @@ class Hypergraph:
             On an unknown mode.
         """
         if mode == "joint":
-            return [self.graph(max_cell_size=max_cell_size, singletons=singletons)]
+            return [self.graph(max_cell_size=max_cell_size, singletons=singletons, directed=directed)]
         if mode == "pairwise":
             return [
-                self.graph([r], max_cell_size=max_cell_size, singletons=singletons, name=r.name)
+                self.graph([r], max_cell_size=max_cell_size, singletons=singletons, name=r.name, directed=directed)
                 for r in self.spec.relations
             ]
         raise ValueError(f"mode must be 'joint' or 'pairwise', got {mode!r}")

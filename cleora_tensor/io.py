@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from . import _cells
 from ._reader import read_unit, scanner
-from ._sources import Unit, file_unit
+from ._sources import Unit, file_unit, holds_lines
 from .columns import ColumnSpec, parse_columns
 from .errors import InputFormatError
 
@@ -78,10 +78,17 @@ class TokenTable:
     sources : tuple of str
         File paths as given, or ``"<stdin>"`` / ``"<lines>"`` / ``"<table>"``.
     skipped_rows : int
-        Rows skipped for a wrong number of fields (only with ``skip_bad_rows=True``).
+        Rows skipped for a wrong number of fields, or a ``time::`` cell that is
+        missing or does not parse (only with ``skip_bad_rows=True``).
     empty_ids : int
         Empty ids dropped: empty plain cells, and empty tokens of complex cells
         (from double, leading or trailing spaces, or an empty cell).
+    times : numpy.ndarray or None
+        Shape ``(n_rows,)`` float64, the ``time::`` column in seconds since the
+        Unix epoch (UTC), or None without one.
+    grouping : dict or None
+        Set by :func:`cleora_tensor.temporal.group_events` when the rows were
+        filtered by time or grouped into windows or sessions: what it did.
     """
 
     spec: ColumnSpec
@@ -91,6 +98,8 @@ class TokenTable:
     sources: tuple[str, ...]
     skipped_rows: int
     empty_ids: int
+    times: np.ndarray | None = None
+    grouping: dict[str, Any] | None = None
 
 
 
@@ -107,17 +116,23 @@ def read_table(
 
     Parameters
     ----------
-    source : str, os.PathLike, list of them, pyarrow.Table, pandas.DataFrame or iterable
+    source : str, os.PathLike, list of them, list of lines, pyarrow.Table, pandas.DataFrame or iterable
         One file; ``"-"`` for standard input; several files read in order as one
         table; a table whose columns are taken left to right; or any other
         iterable (generator, iterator, file object) yielding lines of text
         (``str`` or ``bytes``, trailing newline optional). Files have no header
-        line. A list is always a list of files: to pass lines, give an iterator
-        such as ``iter(lines)``. Pipes (``mkfifo``, ``<(...)``), standard input
-        and other special files are opened once and read as a stream; the bytes
-        read are copied to an anonymous temporary file (in ``TMPDIR``) so that
-        an error can be located by reading them again. Regular files are read in
-        place, at no extra cost.
+        line. A list or tuple holds either file paths or lines (pycleora's
+        ``from_iterator`` input): it is lines when its elements are ``bytes``,
+        or are ``str`` of which one contains a space, tab or line break and the
+        first such one is not an existing path; otherwise file paths
+        (``pathlib.Path`` elements are always paths). A list of lines holding
+        an existing file name without whitespace is ambiguous and raises
+        ValueError. Say which you mean with ``iter(lines)`` (always lines) or
+        ``pathlib.Path`` objects (always paths). Pipes (``mkfifo``,
+        ``<(...)``), standard input and other special files are opened once
+        and read as a stream; the bytes read are copied to an anonymous
+        temporary file (in ``TMPDIR``) so that an error can be located by
+        reading them again. Regular files are read in place, at no extra cost.
     columns : str or ColumnSpec
         Column specification (see :func:`cleora_tensor.columns.parse_columns`);
         every row must have exactly ``spec.n_columns`` fields.
@@ -159,7 +174,10 @@ def read_table(
         fields (unless ``skip_bad_rows``; in one row, this comes before bad
         bytes), bytes that are not UTF-8 in a column that is read, a CSV quote
         left open, a line longer than ``max_line_bytes`` that does not fit, a
-        weight that is not a finite non-negative number, a Parquet file or table
+        time that is missing or neither Unix seconds nor ISO-8601 (unless
+        ``skip_bad_rows``: the row is skipped and counted; see
+        :func:`cleora_tensor._cells.parse_times`), a weight that is not a
+        finite non-negative number, a Parquet file or table
         with the wrong number of columns or a column of a type that cannot hold
         ids, gzip data that is truncated or corrupt, a file that is not Parquet,
         or no rows at all. The message gives ``source:line`` (and ``:column``:
@@ -169,7 +187,8 @@ def read_table(
         If a path cannot be opened or read; the message names it.
     TypeError, ValueError
         On a source of an unsupported type, lines that mix ``str`` and ``bytes``,
-        an unknown ``input_format`` or a ``max_line_bytes`` out of range.
+        a list mixing lines with an existing file, an unknown ``input_format``
+        or a ``max_line_bytes`` out of range.
 
     Notes
     -----
@@ -218,6 +237,9 @@ def read_table(
     weights = None
     if spec.weight_column is not None:
         weights = np.concatenate([part.weights for part in parts])
+    times = None
+    if spec.time_column is not None:
+        times = np.concatenate([part.times for part in parts])
     return TokenTable(
         spec=spec,
         n_rows=n_rows,
@@ -226,6 +248,7 @@ def read_table(
         sources=sources,
         skipped_rows=skipped,
         empty_ids=sum(part.empty_ids for part in parts),
+        times=times,
     )
 
 
@@ -276,13 +299,8 @@ def _units(
     if isinstance(source, (list, tuple)):
         if not source:
             raise InputFormatError("<no files>", "no rows: the list of files is empty")
-        for path in source:
-            if not isinstance(path, (str, os.PathLike)):
-                raise TypeError(
-                    "a list source holds file paths, got an element of type "
-                    f"{type(path).__name__}; to pass lines of text, give an iterator: "
-                    "iter(lines)"
-                )
+        if holds_lines(source):
+            return _lines(source, input_format)
         units = [file_unit(path, input_format) for path in source]
         return units, tuple(unit.source for unit in units), len(units), "file"
     if isinstance(source, pa.Table) or (
@@ -301,6 +319,10 @@ def _units(
             "source must be a path, a list of paths, a table or an iterable of lines, "
             f"got {type(source).__name__}"
         )
+    return _lines(source, input_format)
+
+
+def _lines(source: Iterable[str | bytes], input_format: str | None) -> tuple[Iterator[Unit], tuple[str, ...], None, str]:
     if input_format == "parquet":
         raise ValueError("input_format='parquet' needs files, not lines of text")
     return _line_units(source, input_format or "tsv"), ("<lines>",), None, "chunk"

@@ -1,4 +1,4 @@
-"""Transition matrices of a weighted graph."""
+"""Transition matrices of a weighted graph, undirected or along its arcs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import scipy.sparse
 
 from .csr import block_rows, row_blocks, row_sums
 
-__all__ = ["markov_matrix", "transition_matrix"]
+__all__ = ["DIRECTIONS", "markov_matrix", "transition_matrix"]
+
+#: Values of ``direction`` in :func:`transition_matrix`: ``None`` walks the
+#: undirected graph ``W``; ``"out"`` and ``"in"`` walk its arcs forwards or
+#: backwards (``"both"`` in an embedding means the two views side by side).
+DIRECTIONS = (None, "out", "in")
 
 
 def markov_matrix(adjacency: Any, *, kind: str = "left", degrees: Any = None) -> scipy.sparse.csr_array:
@@ -18,7 +23,9 @@ def markov_matrix(adjacency: Any, *, kind: str = "left", degrees: Any = None) ->
     Parameters
     ----------
     adjacency : scipy.sparse matrix or array
-        Symmetric non-negative weights ``W``, shape ``(n, n)``.
+        Non-negative weights ``W``, shape ``(n, n)``; symmetric for
+        ``"symmetric"`` (``"left"`` also takes directed weights: row ``i``
+        then averages over ``i``'s arcs).
     kind : {"left", "symmetric"}, default "left"
         ``"left"``: ``M = D^-1 W`` (random walk; rows sum to 1), pycleora's
         ``left_markov_propagate``. ``"symmetric"``: ``S = D^-1/2 W D^-1/2``,
@@ -83,18 +90,31 @@ def markov_matrix(adjacency: Any, *, kind: str = "left", degrees: Any = None) ->
     return scipy.sparse.csr_array((values, w.indices, w.indptr), shape=(n, n))
 
 
-def transition_matrix(graph: Any, kind: str = "left") -> scipy.sparse.csr_array:
+def transition_matrix(graph: Any, kind: str = "left", *, direction: str | None = None) -> scipy.sparse.csr_array:
     """The transition matrix of a :class:`~cleora_tensor.Graph`.
 
     :func:`markov_matrix` of ``graph.adjacency`` with the degrees accumulated in
-    float64 while the graph was built.
+    float64 while the graph was built; or, with a ``direction``, the left
+    Markov matrix of its arcs.
 
     Parameters
     ----------
     graph : Graph
         From :meth:`Hypergraph.graph <cleora_tensor.Hypergraph.graph>`.
     kind : {"left", "symmetric"}, default "left"
-        See :func:`markov_matrix`.
+        See :func:`markov_matrix`; only ``"left"`` with a ``direction``.
+    direction : {None, "out", "in"}, default None
+        None: the undirected graph ``W``. ``"out"``: ``D_out^-1 A`` for the
+        arcs ``A`` (:attr:`Graph.arcs`): an entity averages the entities its
+        arcs point to (pycleora's ``embed_directed``). ``"in"``: ``D_in^-1
+        A^T``: it averages the entities pointing to it. An entity without
+        such arcs (a sink for ``"out"``, a source for ``"in"``) gets a
+        self-loop of weight 1 and keeps its vector, where pycleora 3.2.1 gives
+        it a zero row (a zero vector). pycleora also weights an arc by the
+        undirected weight ``W``, so an arc whose reverse exists counts twice;
+        here each arc counts once. Without sinks and reciprocal arcs,
+        ``"out"`` with the ``"pycleora"`` preset reproduces its
+        ``embed_directed`` (up to PCA's basis).
 
     Returns
     -------
@@ -104,7 +124,9 @@ def transition_matrix(graph: Any, kind: str = "left") -> scipy.sparse.csr_array:
     Raises
     ------
     ValueError
-        On an unknown ``kind``.
+        On an unknown ``kind`` or ``direction``, ``"symmetric"`` with a
+        direction, or a direction for a graph built without
+        ``directed=True``.
 
     Examples
     --------
@@ -115,4 +137,19 @@ def transition_matrix(graph: Any, kind: str = "left") -> scipy.sparse.csr_array:
            [0.5, 0. , 0.5],
            [0. , 1. , 0. ]], dtype=float32)
     """
-    return markov_matrix(graph.adjacency, kind=kind, degrees=graph.degrees)
+    if direction is None:
+        return markov_matrix(graph.adjacency, kind=kind, degrees=graph.degrees)
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be None, 'out' or 'in', got {direction!r}")
+    if kind != "left":
+        raise ValueError(f"direction={direction!r} needs kind='left' (a walk along arcs), got {kind!r}")
+    if graph.arcs is None:
+        raise ValueError(f"direction={direction!r} needs a graph built with Hypergraph.graph(directed=True)")
+    arcs = scipy.sparse.csr_array(graph.arcs if direction == "out" else graph.arcs.T)
+    degrees = row_sums(arcs)
+    dead = degrees == 0  # no arc to follow: stay (a self-loop), not vanish
+    if dead.any():
+        arcs = scipy.sparse.csr_array(arcs + scipy.sparse.diags_array(dead.astype(np.float32)))
+        arcs.sort_indices()
+        degrees[dead] = 1.0
+    return markov_matrix(arcs, kind="left", degrees=degrees)

@@ -21,8 +21,9 @@ from torch import Tensor, nn
 
 from ._xp import device_of, namespace, to_numpy
 from .embedding import Embedding
+from .refine import supervised_refine  # the supervised fine-tuning routine, with the torch modules
 
-__all__ = ["MultiViewConv1d", "stack_views"]
+__all__ = ["MultiViewConv1d", "stack_views", "supervised_refine"]
 
 
 class MultiViewConv1d(nn.Module):

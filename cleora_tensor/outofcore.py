@@ -222,7 +222,7 @@ def propagate_out_of_core(
                 if pending is not None:
                     np.divide(x, pending[:, None], out=x)
             operator.matmul(x, out=y)
-            if config.residual > 0:
+            if config.residual:  # None: not decided for a graph, the plain walk
                 kernels.mix(y, x, config.residual)
             sq = row_norms_squared(y, sq)
             if sums is not None:

@@ -35,6 +35,7 @@ from .memory import (
 )
 from .backends.kernels_numpy import NORM_COLUMNS, moment_tasks
 from .outofcore import ColumnFile, propagate_out_of_core
+from .periodicity import resolve_residual
 from .runtime import Runtime
 
 __all__ = ["embed_out_of_core", "entity_fields", "plan_slices", "planned_mode", "slice_dim_for"]
@@ -88,6 +89,7 @@ def embed_out_of_core(
             "(vectors) + .npy.entities.npz; name the output FILE.npy"
         )
     output = Path(output)
+    config = resolve_residual(config, graph)
     n, dim = graph.num_entities, config.dim
     runs = [config] if not config.scales else [dataclasses.replace(config, iterations=s, scales=None) for s in config.scales]
     width = dim * len(runs)

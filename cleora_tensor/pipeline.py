@@ -1,35 +1,31 @@
-"""The pipeline: input table -> hypergraph -> transition matrix -> backend -> propagation -> Embedding.
+"""The pipeline: input table -> hypergraph -> graphs, then each graph embedded in memory, out of core or distributed.
 
 The only module that composes the stages; each stage module knows its input
-type, never the stage before it.
+type, never the stage before it. Embedding one graph in memory (transition
+matrix -> backend -> propagation -> Embedding) is
+:mod:`cleora_tensor.graph_embedding`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from ._xp import namespace
-from .backends import Backend
 from .config import EmbedConfig
 from .distributed import embed_distributed, join
-from .embedding import Embedding, TrainedState
+from .embedding import Embedding
 from .columns import ColumnSpec
-from .hypergraph import Graph, Hypergraph
-from .io import read_table
-from .markov import transition_matrix
+from .hypergraph import Hypergraph
+from .temporal import event_table
 from .formats.atomic import check_output
 from .outofcore_embed import embed_out_of_core, plan_slices
-from .features import array_or_none, initial_vectors
-from .propagation import propagate_config
+from .features import array_or_none
+from .graph_embedding import embed_chosen, embed_graph
 from .runtime import Runtime
-from .whitening import Whitening
 
 __all__ = ["embed", "embed_graph", "read_hypergraph"]
 
@@ -39,14 +35,20 @@ def read_hypergraph(source: Any, columns: str | ColumnSpec, **options: Any) -> H
 
     Parameters
     ----------
-    source : path, list of paths, iterable of lines, or table
+    source : path, list of paths, iterable or list of lines, or table
         See :func:`~cleora_tensor.read_table` (pycleora's ``SparseMatrix.from_files``
-        takes paths, ``from_iterator`` lines; both are sources here).
+        takes paths, ``from_iterator`` lines; both are sources here). A list or
+        tuple is lines when one of its ``str`` elements contains a space, tab or
+        line break and the first such one is not an existing path (``bytes``
+        elements are always lines), else paths; ``iter(lines)`` is always
+        lines, ``pathlib.Path`` elements always paths. Or a ``TokenTable`` read with ``columns``.
     columns : str or ColumnSpec
         Column specification (see :func:`~cleora_tensor.parse_columns`).
     **options
         ``input_format``, ``skip_bad_rows``, ``progress``, ... for
-        :func:`~cleora_tensor.read_table`.
+        :func:`~cleora_tensor.read_table`; with a ``time::`` column, ``window``,
+        ``session_gap`` (hyperedges of (context, window) pairs or of sessions),
+        ``since`` and ``until``: see :func:`~cleora_tensor.temporal.group_events`.
 
     Returns
     -------
@@ -54,8 +56,8 @@ def read_hypergraph(source: Any, columns: str | ColumnSpec, **options: Any) -> H
 
     Raises
     ------
-    ColumnSpecError, InputFormatError, OSError
-        From parsing the specification and reading the input.
+    ColumnSpecError, InputFormatError, OSError, ValueError
+        From parsing the specification, reading the input and the time options.
 
     Examples
     --------
@@ -63,7 +65,8 @@ def read_hypergraph(source: Any, columns: str | ColumnSpec, **options: Any) -> H
     >>> hg.graph().entity_ids
     ['a', 'b', 'c']
     """
-    hypergraph = Hypergraph.from_table(read_table(source, columns, **options), release=True)
+    table, owned = event_table(source, columns, **options)
+    hypergraph = Hypergraph.from_table(table, release=owned)  # a caller's table is left intact
     # The parsed table is gone: hand the pages pyarrow's pool keeps cached back
     # to the system before the graph is built (about 40 bytes per input id).
     pa.default_memory_pool().release_unused()
@@ -82,7 +85,7 @@ def embed(
     whiten: str | None = None,
     whiten_each_step: bool | None = None,
     whiten_floor: float | None = None,
-    residual: float = 0.0,
+    residual: float | None = None,
     tol: float | None = None,
     seed: int = 0,
     init: str | None = None,
@@ -90,6 +93,8 @@ def embed(
     initial: Any = None,
     feature_weight: float = 1.0,
     scales: Sequence[int] | None = None,
+    attention: float | None = None,
+    directed: str | None = None,
     max_cell_size: int | None = 1024,
     eps: float = 1e-10,
     threads: int | None = None,
@@ -102,27 +107,30 @@ def embed(
     memory_limit: int | str | None = None,
     output: Any = None,
     distributed: bool = False,
+    window: Any = None, session_gap: Any = None, since: Any = None, until: Any = None,
 ) -> Embedding | dict[str, Embedding]:
     """Cleora embeddings of the entities of a table.
 
     Parameters
     ----------
-    source : path, list of paths, iterable of lines, or table
-        TSV (default), CSV or Parquet files, optionally ``.gz``; an iterator of
-        text lines; a pyarrow Table or pandas DataFrame. See
-        :func:`~cleora_tensor.io.read_table`.
+    source : path, list of paths, iterable or list of lines, or table
+        TSV (default), CSV or Parquet files, optionally ``.gz``; text lines (an
+        iterator, or a list or tuple whose first element with whitespace is not
+        an existing path; ``pathlib.Path`` elements are always paths); a
+        pyarrow Table or pandas DataFrame. See
+        :func:`~cleora_tensor.io.read_table` for the exact rule.
     columns : str
         Column specification, e.g. ``"transient::basket complex::reflexive::item"``
         (see :func:`~cleora_tensor.parse_columns`).
     preset : {"classification", "retrieval", "pycleora"}, default "classification"
         Starting values of ``dim, iterations, whiten, whiten_each_step,
-        whiten_floor, tol, init, singletons, scales`` (see :data:`~cleora_tensor.config.PRESETS`);
+        whiten_floor, tol, init, singletons, scales, residual`` (see :data:`~cleora_tensor.config.PRESETS`);
         chosen by evaluation on the project's data sets (README, "Defaults").
         ``"pycleora"`` reproduces pycleora 3.2.1's ``embed``.
-    dim, iterations, whiten, whiten_each_step, whiten_floor, tol, init, singletons, scales
-        None: the preset's value. Otherwise see
-        :class:`~cleora_tensor.EmbedConfig` (``tol=0`` disables early stopping).
-    relations, propagation, residual, seed, max_cell_size, eps
+    dim, iterations, whiten, whiten_each_step, whiten_floor, tol, init, singletons, scales, residual
+        None: the preset's value (``residual``: decided per graph). Otherwise
+        see :class:`~cleora_tensor.EmbedConfig` (``tol=0`` disables early stopping).
+    relations, propagation, seed, max_cell_size, eps
         See :class:`~cleora_tensor.EmbedConfig`.
     initial : array or mapping, optional
         Entity features as initial vectors: an array of shape
@@ -141,6 +149,13 @@ def embed(
         configured, concatenated to ``(n_entities, dim * len(scales))``. None:
         the preset's (retrieval: ``(1, 2)``); ``[iterations]`` gives the plain
         last step.
+    attention : float, optional
+        Attention-weighted propagation at this softmax temperature (pycleora's
+        ``embed_with_attention``, whose default is 1.0); in memory, joint or
+        pairwise, not with ``scales``. See :class:`~cleora_tensor.EmbedConfig`.
+    directed : {"out", "in"}, optional
+        Walk along the arcs (pycleora's ``embed_directed`` is ``"out"``); in
+        memory only. See :class:`~cleora_tensor.EmbedConfig`.
     threads : int or None, default None
         CPU worker threads (all cores if None); results do not depend on it.
     backend : str or None, default None
@@ -158,8 +173,9 @@ def embed(
         Skip rows with a wrong number of fields (counted and reported) instead of
         raising.
     keep_state : bool, default True
-        Keep :attr:`Embedding.state` (one more ``(n_entities, dim)`` array, saved
-        in ``.npz`` outputs) for :func:`~cleora_tensor.embed_new`.
+        Keep :attr:`Embedding.state` (one more ``(n_entities, dim)`` array and
+        the graph ``W``, 8 bytes per non-zero, saved in ``.npz`` outputs) for
+        :func:`~cleora_tensor.embed_new` and :func:`~cleora_tensor.update`.
     progress : bool, default False
         Progress bars on stderr.
     memory_limit : int, str or None, default None
@@ -183,6 +199,9 @@ def embed(
         result, bit-identical to one process on the SciPy backend; needs an
         ``.npy`` ``output`` on a file system every rank sees, joint mode, no
         ``initial`` and no ``scales`` (README, "Distributed").
+    window, session_gap, since, until : optional
+        With a ``time::`` column, see :func:`~cleora_tensor.temporal.group_events`
+        (a sequence over time: :func:`~cleora_tensor.windows.embed_windows`).
 
     Returns
     -------
@@ -237,6 +256,8 @@ def embed(
         eps=eps,
         scales=scales,
         feature_weight=feature_weight,
+        attention=attention,
+        directed=directed,
     )
     runtime = Runtime(
         threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state, memory_limit=memory_limit
@@ -249,14 +270,22 @@ def embed(
         check_output(output)
     if distributed and (output is None or initial is not None or config.scales or runtime.backend not in (None, "scipy")):
         raise ValueError("distributed=True needs output=FILE.npy and the scipy backend, without initial or scales")
+    if distributed and (config.attention is not None or config.directed is not None):
+        raise ValueError("attention and directed propagation run in one process (not distributed=True)")
     # An unusable backend or device fails here, before the input is read.
     chosen = runtime.select(like=array_or_none(initial))
     group = join() if distributed else None
     try:  # a rank that cannot read its input stops every rank
         hypergraph = read_hypergraph(
-            source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=runtime.progress
+            source, config.columns, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=runtime.progress,
+            window=window, session_gap=session_gap, since=since, until=until,
         )
-        graphs = hypergraph.graphs(config.relations, max_cell_size=config.max_cell_size, singletons=config.singletons)
+        graphs = hypergraph.graphs(
+            config.relations,
+            max_cell_size=config.max_cell_size,
+            singletons=config.singletons,
+            directed=config.directed is not None,
+        )
     except Exception as error:
         if group is not None:
             group.check(error)
@@ -270,105 +299,16 @@ def embed(
     results = {}
     for graph, width in tqdm(list(zip(graphs, widths)), desc="relations", disable=not runtime.progress or len(graphs) == 1, file=sys.stderr):
         if width is not None:
+            if config.attention is not None or config.directed is not None:
+                raise ValueError(
+                    "attention and directed propagation run in memory only, and this graph needs out-of-core "
+                    "propagation (memory_limit); embed without them or with a smaller dim"
+                )
             results[graph.name] = embed_out_of_core(
                 graph, config, output, slice_dim=width, threads=runtime.threads, progress=runtime.progress
             )
             continue
-        results[graph.name] = _embed_graph(graph, config, initial, runtime, chosen)
+        results[graph.name] = embed_chosen(graph, config, initial, runtime, chosen)
         if output is not None:
             results[graph.name].save(output)
     return results[None] if config.relations == "joint" else results
-
-
-def embed_graph(
-    graph: Graph,
-    config: EmbedConfig,
-    *,
-    initial: Any = None,
-    threads: int | None = None,
-    backend: str | None = None,
-    device: Any = None,
-    keep_state: bool = True,
-    progress: bool = False,
-) -> Embedding:
-    """Embed one :class:`~cleora_tensor.hypergraph.Graph` as configured.
-
-    Parameters
-    ----------
-    graph : Graph
-        From :meth:`Hypergraph.graph`.
-    config : EmbedConfig
-        Its ``feature_weight`` mixes ``initial``; its ``features`` is replaced
-        by the count of entities given a feature.
-    initial, threads, backend, device, keep_state, progress
-        As in :func:`embed`.
-
-    Returns
-    -------
-    Embedding
-        The graph's output (non-transient) entities; its ``config`` records
-        how many entities started from features.
-
-    Raises
-    ------
-    BackendUnavailableError
-        If the backend's package is not installed.
-    InsufficientMemoryError
-        If propagating ``graph`` is predicted not to fit in the memory
-        available (CPU backends); the message names the ``dim`` that would fit.
-    ValueError
-        On an invalid ``threads`` or ``backend`` (see
-        :class:`~cleora_tensor.runtime.Runtime`), an unavailable device, a
-        ``backend`` that conflicts with ``initial``, or if ``initial`` has the
-        wrong shape, holds a NaN or an infinity, or is a mapping none of whose
-        keys is an entity of the graph.
-    """
-    runtime = Runtime(threads=threads, backend=backend, device=device, progress=progress, keep_state=keep_state)
-    chosen = runtime.select(like=array_or_none(initial))
-    plan_slices(graph, config, runtime, chosen, initial=initial is not None, output=None)
-    return _embed_graph(graph, config, initial, runtime, chosen)
-
-
-def _embed_graph(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runtime, chosen: Backend) -> Embedding:
-    """:func:`embed_graph` with its options validated and its backend ``chosen`` (by ``runtime``)."""
-    operator = chosen.operator(transition_matrix(graph, config.propagation), threads=runtime.threads)
-    x, featured = initial_vectors(graph, config, initial, runtime.threads, chosen)
-    config = dataclasses.replace(config, features=featured)
-    output = graph.output
-    # Whiten with the statistics of the entities that are output: in a star
-    # expansion the transient side of the bipartite graph would dominate.
-    fit_rows = None if output.all() else chosen.xp.asarray(np.flatnonzero(output), device=chosen.device)
-    result = propagate_config(
-        operator,
-        x,
-        config,
-        threads=runtime.threads,
-        kernels=chosen.kernels(runtime.threads),
-        whiten_rows=fit_rows,
-        overwrite_x=x is not initial,
-        keep_snapshot_inputs=runtime.keep_state and bool(config.scales),
-        progress=runtime.progress,
-    )
-    xp = namespace(result.vectors)
-    vectors = xp.concat(result.snapshots, axis=1) if config.scales else result.vectors
-    if fit_rows is not None:
-        vectors = xp.take(vectors, fit_rows, axis=0)
-    ids = graph.entity_ids
-    state = None
-    if runtime.keep_state and result.snapshot_states and len(result.snapshots) == len(config.scales):
-        # The scales side by side: one state whose blocks of dim columns are the scales'.
-        inputs, whitenings = zip(*result.snapshot_states)
-        joint = None if whitenings[0] is None else Whitening.block_diagonal(list(whitenings))
-        state = TrainedState(ids, graph.types, xp.concat(inputs, axis=1), joint)
-    elif runtime.keep_state and result.previous is not None and not config.scales:
-        state = TrainedState(ids, graph.types, result.previous, result.whitening)
-    return Embedding(
-        entity_ids=[i for i, keep in zip(ids, output) if keep] if not output.all() else ids,
-        types=graph.types[output],
-        vectors=vectors,
-        degrees=graph.degrees[output],
-        occurrences=graph.occurrences[output],
-        config=config,
-        relation=graph.name,
-        state=state,
-    )

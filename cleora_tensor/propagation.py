@@ -280,7 +280,8 @@ def propagate_config(
     """:func:`propagate` with the loop options of an :class:`~cleora_tensor.EmbedConfig`.
 
     The one place where the configuration's fields become :func:`propagate`'s
-    keywords: ``iterations``, ``residual``, ``whiten``, ``whiten_each_step``,
+    keywords: ``iterations``, ``residual`` (None, not yet decided for a graph by
+    :func:`~cleora_tensor.periodicity.resolve_residual`, is 0), ``whiten``, ``whiten_each_step``,
     ``whiten_floor``, ``eps``, ``tol``, and ``scales`` as ``snapshots``.
 
     Parameters
@@ -307,7 +308,7 @@ def propagate_config(
         operator,
         x,
         iterations=config.iterations,
-        residual=config.residual,
+        residual=config.residual or 0.0,  # None: not decided for a graph, the plain walk
         whiten=config.whiten,
         whiten_each_step=config.whiten_each_step,
         whiten_floor=config.whiten_floor,

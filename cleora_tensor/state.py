@@ -31,9 +31,17 @@ class TrainedState:
         (:attr:`Propagation.previous`).
     whitening : Whitening or None
         The last whitening transform, None without whitening.
+    adjacency : scipy.sparse.csr_array or None, default None
+        Shape ``(m, m)``, float32: the graph's weights ``W`` over these
+        entities (:attr:`Graph.adjacency`), what :func:`~cleora_tensor.update`
+        needs to add and remove rows and re-propagate. None in states from
+        before it was kept (``.npz`` files without ``state_adjacency_*``);
+        costs ``8 * nnz + 4 * (m + 1)`` bytes (int32 indices), saved in
+        ``.npz`` files.
     """
 
     entity_ids: list[str]
     types: np.ndarray
     previous: Any
     whitening: Whitening | None
+    adjacency: Any = None

@@ -153,6 +153,7 @@ def test_embed_and_ranking_evaluation_pass_the_same_embed_keywords(tmp_path, gra
         "columns": "node node", "preset": "pycleora", "dim": 8, "iterations": 2, "propagation": "symmetric",
         "whiten": "zca", "whiten_each_step": False, "whiten_floor": 0.2, "residual": 0.1, "tol": 0.5, "seed": 3,
         "init": "hash", "singletons": "keep", "scales": [1, 2], "max_cell_size": None, "threads": 2, "backend": "scipy", "device": None,
+        "attention": None, "directed": None,
     }
     assert {k: v for k, v in report_kwargs.items() if k in shared} == shared
     assert {k: embed_kwargs[k] for k in embed_kwargs.keys() - shared.keys()} == {

@@ -15,15 +15,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from cleora_tensor.formats import text
+from cleora_tensor.formats import sidecar, text
 from cleora_tensor.config import EmbedConfig
 from cleora_tensor.embedding import Embedding
 from cleora_tensor.errors import InputFormatError
 from cleora_tensor.formats import FORMATS, infer_format, load_embedding, save_embedding
 
-EXTENSION = {"npz": "npz", "npy": "npy", "parquet": "parquet", "cleora": "txt", "word2vec": "vec"}
-SIDECAR = {"cleora": ".json", "word2vec": ".json", "npy": ".entities.npz"}
-TEXT = ("cleora", "word2vec")
+EXTENSION = {
+    "npz": "npz", "npy": "npy", "parquet": "parquet", "cleora": "txt", "word2vec": "vec", "csv": "csv", "tsv": "tsv"
+}
+SIDECAR = {"cleora": ".json", "word2vec": ".json", "csv": ".json", "tsv": ".json", "npy": ".entities.npz"}
+# Formats written by text.write_rows, without degrees.
+TEXT = ("cleora", "word2vec", "csv", "tsv")
+# Formats that cannot hold an id with whitespace.
+SPACED = ("cleora", "word2vec")
 
 # Floats whose decimal forms are awkward: shortest forms of 9 digits, the
 # extremes of float32 (largest, smallest normal and subnormal), negative zero.
@@ -87,7 +92,7 @@ def test_round_trip(tmp_path, embedding, fmt):
         assert np.isnan(loaded.degrees).all()
     else:
         np.testing.assert_array_equal(loaded.degrees, embedding.degrees)
-    expected_occurrences = np.zeros(5) if fmt == "word2vec" else embedding.occurrences
+    expected_occurrences = embedding.occurrences if fmt not in TEXT or fmt == "cleora" else np.zeros(5)
     np.testing.assert_array_equal(loaded.occurrences, expected_occurrences)
     assert loaded.degrees.dtype == np.float64 and loaded.occurrences.dtype == np.int64
 
@@ -266,7 +271,7 @@ def test_gensim_reads_word2vec(tmp_path, embedding):
 # ------------------------------------------------------ text id restrictions
 
 
-@pytest.mark.parametrize("fmt", TEXT)
+@pytest.mark.parametrize("fmt", SPACED)
 @pytest.mark.parametrize("bad", ["a b", "tab\there", "", "nb\u00a0sp", "line\nbreak"])
 def test_text_rejects_whitespace_ids(tmp_path, fmt, bad):
     embedding = make_embedding(types=["t"] * 5, entity_ids=["ok", bad, "c", "d", "e"])
@@ -291,7 +296,7 @@ def test_text_rejects_type_with_separator(tmp_path):
 
 def test_bad_text_id_pattern_is_str_isspace():
     chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c < 0xE000]
-    matched = pc.match_substring_regex(pa.array(chars), text._BAD_TEXT_ID)
+    matched = pc.match_substring_regex(pa.array(chars), sidecar._BAD_TEXT_ID)
     flagged = {c for c, hit in zip(chars, matched.to_pylist()) if hit}
     assert flagged == {c for c in chars if c.isspace()}
 
@@ -363,6 +368,8 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch, embedding, fmt)
         ("e.out", "cleora"),
         ("e.emb", "cleora"),
         ("e.cleora", "cleora"),
+        ("e.csv", "csv"),
+        ("E.TSV", "tsv"),
         ("dir.v1/e.npz", "npz"),
     ],
 )
@@ -374,7 +381,7 @@ def test_infer_format_errors():
     with pytest.raises(ValueError, match=r"'out/e\.bin'.*npz, npy, cleora, word2vec, parquet"):
         infer_format("out/e.bin")
     with pytest.raises(ValueError, match="format must be one of"):
-        infer_format("e.npz", "csv")
+        infer_format("e.npz", "xlsx")
     assert infer_format("e.bin", "word2vec") == "word2vec"
 
 

@@ -307,8 +307,9 @@ def test_non_utf8_byte(tmp_path, monkeypatch, name, block):
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nope\.tsv"):
         read_table(tmp_path / "nope.tsv", "user item")
+    assert read_table(["u1\ti1", "u2\ti2"], "user item").n_rows == 2  # a list of lines (issue 13)
     with pytest.raises(FileNotFoundError, match=r"iter\(lines\)"):
-        read_table(["u1\ti1", "u2\ti2"], "user item")
+        read_table("u1\ti1", "user item")  # one str is always a path
     with pytest.raises(IsADirectoryError):
         read_table(tmp_path, "user item")
     with pytest.raises(TypeError):

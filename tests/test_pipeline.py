@@ -22,7 +22,8 @@ def test_embed_lines_joint_and_pairwise():
 
 def test_embed_records_its_configuration():
     emb = ct.embed(iter(["a\tb", "b\tc"]), columns="n n", dim=4, iterations=1, whiten="pca", seed=3)
-    assert emb.config == ct.EmbedConfig(columns="n n", dim=4, iterations=1, whiten="pca", seed=3)
+    # residual None ("auto") is recorded as decided for the graph: 0, it is not bipartite.
+    assert emb.config == ct.EmbedConfig(columns="n n", dim=4, iterations=1, whiten="pca", seed=3, residual=0.0)
 
 
 def test_initial_vectors_replace_the_hash_init():

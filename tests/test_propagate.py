@@ -130,10 +130,13 @@ def test_defaults_agree_with_embed_config():
 
     defaults = {k: v.default for k, v in inspect.signature(propagate).parameters.items()}
     config = EmbedConfig(columns="a b")
-    # tol is the exception: the building block never stops early by default.
-    for name in ("iterations", "whiten", "whiten_each_step", "whiten_floor", "residual", "eps"):
+    # tol is an exception: the building block never stops early by default;
+    # residual another: the configuration decides it per graph (None), the
+    # building block, without a graph, takes the plain walk.
+    for name in ("iterations", "whiten", "whiten_each_step", "whiten_floor", "eps"):
         assert defaults[name] == getattr(config, name), name
     assert defaults["tol"] is None and config.tol == 0.32
+    assert defaults["residual"] == 0.0 and config.residual is None
 
 
 def test_invalid_arguments():

@@ -84,6 +84,10 @@ class SparseOperator(Protocol):
         ``P @ x`` for ``x`` of shape ``(n, d)`` in the backend's namespace and on
         its device; writes into ``out`` (shape ``(n, d)``, not ``x``) when given
         and returns the result.
+
+    The operators of the built-in backends also have ``set_values(values)``:
+    replace the ``(nnz,)`` stored values in place, same sparsity structure
+    (what :class:`~cleora_tensor.attention.AttentionOperator` reweights).
     """
 
     shape: tuple[int, int]

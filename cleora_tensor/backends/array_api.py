@@ -73,9 +73,10 @@ class ArrayAPIOperator:
         cuts = np.unique(np.concatenate([np.arange(0, n, rows), by_nnz.clip(0, n), [n]]))
         # Per block: rows [a, b), their column indices, values as a column
         # vector, and each row's start/stop within the block's non-zeros.
-        self._blocks = []
+        self._blocks, self._spans = [], []
         for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
             lo, hi = indptr[a], indptr[b]
+            self._spans.append((int(lo), int(hi)))
             local = xp.asarray(indptr[a : b + 1] - lo, device=device)
             values = xp.asarray(matrix.data[lo:hi], device=device)
             self._blocks.append((
@@ -129,6 +130,21 @@ class ArrayAPIOperator:
             rows = xp.take(sums, stops, axis=0) - xp.take(sums, starts, axis=0)
             out[a:b, ...] = xp.astype(rows, xp.float32)
         return out
+
+    def set_values(self, values: Any) -> None:
+        """Replace the non-zero values in place, keeping the sparsity structure.
+
+        Parameters
+        ----------
+        values : array
+            Shape ``(nnz,)``, float32, in the order of the CSR matrix the
+            operator was built from (canonical: rows, then sorted columns),
+            namespace and device of the operator.
+        """
+        xp = self.xp
+        for i, (lo, hi) in enumerate(self._spans):
+            a, b, columns, _, starts, stops = self._blocks[i]
+            self._blocks[i] = (a, b, columns, xp.astype(values[lo:hi], self._acc)[:, None], starts, stops)
 
 
 class ReferenceBackend:

@@ -201,6 +201,18 @@ class CupyOperator:
                 out[...] = self._spmm_into(x, cupy.empty(shape, dtype=cupy.float32, order="F"))
         return out
 
+    def set_values(self, values: cupy.ndarray) -> None:
+        """Replace the non-zero values in place, keeping the sparsity structure.
+
+        Parameters
+        ----------
+        values : cupy.ndarray
+            Shape ``(nnz,)``, float32, in the order of the CSR matrix the
+            operator was built from (canonical: rows, then sorted columns),
+            on the operator's device.
+        """
+        self.matrix.data[...] = values
+
     def _spmm_into(self, x: cupy.ndarray, out: cupy.ndarray) -> cupy.ndarray:
         """``P @ x`` by cuSPARSE SpMM into the Fortran-ordered ``out``."""
         # cuSPARSE reads C only when beta != 0; zeroing (a memset) makes the

@@ -142,6 +142,17 @@ class ScipyOperator:
         map_blocks(block, self._blocks, self.threads)
         return out
 
+    def set_values(self, values: np.ndarray) -> None:
+        """Replace the non-zero values in place, keeping the sparsity structure.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            Shape ``(nnz,)``, float32, in the order of the CSR matrix the
+            operator was built from (canonical: rows, then sorted columns).
+        """
+        self.matrix.data[...] = values  # the blocks' parts are views of it
+
 
 def operator(matrix: Any, *, device: Any = "cpu", threads: int | None = None) -> ScipyOperator:
     """Build a :class:`ScipyOperator` (the backend factory)."""

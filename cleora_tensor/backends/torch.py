@@ -195,6 +195,19 @@ class TorchOperator:
         # beta=0: out's old contents (possibly NaN) are ignored, not scaled.
         return torch.addmm(out, self.matrix, x, beta=0.0, out=out)
 
+    @torch.no_grad()
+    def set_values(self, values: torch.Tensor) -> None:
+        """Replace the non-zero values in place, keeping the sparsity structure.
+
+        Parameters
+        ----------
+        values : torch.Tensor
+            Shape ``(nnz,)``, float32, in the order of the CSR matrix the
+            operator was built from (canonical: rows, then sorted columns),
+            on the operator's device.
+        """
+        self.matrix.values().copy_(values)
+
 
 def operator(matrix: Any, *, device: Any = "cpu", threads: int | None = None) -> TorchOperator:
     """Build a :class:`TorchOperator` (the backend factory)."""

@@ -1,6 +1,6 @@
 """Saving and loading :class:`~cleora_tensor.Embedding` objects.
 
-Five formats:
+Seven formats:
 
 ============  ===========================================  ==============================
 format        extensions                                   holds
@@ -10,10 +10,17 @@ format        extensions                                   holds
 ``parquet``   ``.parquet``, ``.pq``                        everything
 ``cleora``    ``.txt``, ``.out``, ``.emb``, ``.cleora``    ids, occurrences, vectors
 ``word2vec``  ``.w2v``, ``.word2vec``, ``.vec``            ids, vectors
+``csv``       ``.csv``                                     ids, vectors (pycleora's layout)
+``tsv``       ``.tsv``                                     ids, vectors (pycleora's layout)
 ============  ===========================================  ==============================
 
-The two text formats are written with a JSON sidecar ``PATH.json`` holding the
-configuration, the relation and how entity types are encoded in the ids; the
+pycleora 3.2.1's outputs load too: its ``.npz`` (keys ``embeddings``,
+``entity_ids``) and ``.parquet`` (:mod:`~cleora_tensor.formats.pycleora`), its
+``.csv`` and ``.tsv`` (:mod:`~cleora_tensor.formats.delimited`); pycleora reads
+the ``csv`` and ``tsv`` files written here. The text formats and the tables
+are written with a JSON sidecar ``PATH.json`` holding the configuration, the
+relation and how entity types are encoded in the ids
+(:mod:`~cleora_tensor.formats.sidecar`); the
 ``npy`` format keeps its vectors in a plain ``.npy`` file (what out-of-core
 propagation writes) and the rest in ``PATH.entities.npz``.
 Every file is written atomically (:mod:`~cleora_tensor.formats.atomic`): to a
@@ -22,7 +29,9 @@ failed or interrupted write leaves any previous file untouched and no partial
 output.
 
 One module per format (:mod:`~cleora_tensor.formats.npz`,
-:mod:`~cleora_tensor.formats.parquet`, :mod:`~cleora_tensor.formats.text`)
+:mod:`~cleora_tensor.formats.npy`, :mod:`~cleora_tensor.formats.parquet`,
+:mod:`~cleora_tensor.formats.text`, :mod:`~cleora_tensor.formats.delimited`;
+the names and extensions in :mod:`~cleora_tensor.formats.registry`)
 writes and reads the plain fields of an embedding
 (:class:`~cleora_tensor.formats.fields.EmbeddingFields`);
 :meth:`Embedding.save <cleora_tensor.Embedding.save>` and
@@ -48,7 +57,7 @@ file (and the entity, or for text the line and field):
   :func:`numpy.savez_compressed` included, as real vectors barely compress.
   Only a large embedding of mostly repeated values (zeros, one-hot rows) must
   be saved uncompressed.
-- Text embeddings have at most
+- Text embeddings and tables have at most
   :data:`~cleora_tensor.formats.text.TEXT_MAX_DIM` dimensions.
 - Vectors, and the trained state's arrays, must be finite (no NaN, no
   infinity); an (id, type) pair that occurs twice is reported, with the file
@@ -66,66 +75,16 @@ from . import npy, npz, parquet, text
 from ..errors import InputFormatError
 from .atomic import AtomicFiles
 from .checks import check_regular
+from .delimited import DELIMITED_FORMATS, read_delimited, write_delimited
 from .fields import EmbeddingFields
 from .npz_archive import MMAP_ADVICE, NpzArchive
+from .registry import DEFAULT_EXTENSIONS, FORMATS, SIDECAR_FORMATS, infer_format
+from .sidecar import sidecar_path, text_ids, write_sidecar
 
 if TYPE_CHECKING:  # for annotations only: never imported at run time
     from ..embedding import Embedding
 
-__all__ = ["DEFAULT_EXTENSIONS", "FORMATS", "can_mmap", "infer_format", "load_embedding", "read_fields", "save_embedding", "save_embeddings"]
-
-FORMATS = ("npz", "npy", "cleora", "word2vec", "parquet")
-_TEXT_FORMATS = ("cleora", "word2vec")
-_EXTENSIONS = {
-    ".npz": "npz",
-    ".npy": "npy",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".w2v": "word2vec",
-    ".word2vec": "word2vec",
-    ".vec": "word2vec",
-    ".txt": "cleora",
-    ".out": "cleora",
-    ".emb": "cleora",
-    ".cleora": "cleora",
-}
-#: The extension each format is written with when the output path has none.
-DEFAULT_EXTENSIONS = {fmt: ext for ext, fmt in reversed(_EXTENSIONS.items())}
-
-
-def infer_format(path: str | os.PathLike[str], format: str | None = None) -> str:
-    """The format to use for ``path``.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file; its extension decides when ``format`` is None.
-    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
-        Explicit choice, overriding the extension.
-
-    Returns
-    -------
-    str
-        One of :data:`FORMATS`.
-
-    Raises
-    ------
-    ValueError
-        If ``format`` is not a known format, or it is None and the extension is
-        not recognized; the message names the path and lists the choices.
-    """
-    if format is not None:
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-        return format
-    suffix = Path(path).suffix.lower()
-    if suffix not in _EXTENSIONS:
-        known = ", ".join(_EXTENSIONS)
-        raise ValueError(
-            f"cannot infer the format of {os.fspath(path)!r} from its extension; "
-            f"pass format= (one of {', '.join(FORMATS)}) or use one of: {known}"
-        )
-    return _EXTENSIONS[suffix]
+__all__ = ["DEFAULT_EXTENSIONS", "FORMATS", "SIDECAR_FORMATS", "can_mmap", "infer_format", "load_embedding", "read_fields", "save_embedding", "save_embeddings"]
 
 
 def save_embedding(
@@ -139,21 +98,23 @@ def save_embedding(
         Vectors of any namespace or device are copied to the host first.
     path : str or path-like
         Output file.
-    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet", "csv", "tsv"}, optional
         Default: inferred from the extension (see :func:`infer_format`).
 
     Returns
     -------
     list of Path
         The files written: ``[path]``, and the sidecar: ``PATH.json`` for text
-        formats, ``PATH.entities.npz`` for ``npy``.
+        formats and tables, ``PATH.entities.npz`` for ``npy``.
 
     Raises
     ------
     ValueError
-        If the format cannot be determined, or for a text format, an entity id
-        is empty or contains whitespace, or (with several types) a type
-        contains ``"::"``; the message names the id. Nothing is written then.
+        If the format cannot be determined, or an entity id is one the format
+        cannot hold (text formats: empty or holding whitespace; ``tsv``: empty
+        or holding a tab or line break), or (with several types, in a text
+        format or table) a type contains ``"::"``; the message names the id.
+        Nothing is written then.
     OSError
         If writing fails; no output file is left behind.
 
@@ -174,7 +135,11 @@ def save_embedding(
         ``state_type_codes``, ``state_type_names`` (encoded as above), and with
         a whitening ``state_whitening_method`` (0-d str),
         ``state_whitening_mean``, ``state_whitening_matrix``,
-        ``state_whitening_eigenvalues``. Nothing is pickled.
+        ``state_whitening_eigenvalues``, and with the graph (for
+        :func:`~cleora_tensor.update`) ``state_adjacency_data`` (float32),
+        ``state_adjacency_indices``, ``state_adjacency_indptr`` (``(m + 1,)``):
+        the CSR matrix ``W`` of the state's entities; files without them load,
+        and cannot be updated. Nothing is pickled.
     ``cleora``
         Cleora 1.x text: a line ``n d``, then per entity
         ``id occurrence v1 ... vd``, separated by single spaces.
@@ -187,9 +152,13 @@ def save_embedding(
         (fixed_size_list<float32>[d]); the configuration JSON and relation in
         the schema metadata under ``cleora_tensor.config`` and
         ``cleora_tensor.relation``.
+    ``csv``, ``tsv``
+        pycleora's tables: a header row ``entity_id,dim_0,...``, then per
+        entity its id and components; CSV quotes as RFC 4180, TSV never (see
+        :mod:`~cleora_tensor.formats.delimited`).
 
-    In the text formats floats are written as the shortest decimal that reads
-    back as the same float32, so vectors round-trip exactly. When the
+    In the text formats and tables floats are written as the shortest decimal
+    that reads back as the same float32, so vectors round-trip exactly. When the
     embedding holds more than one entity type, ids are written as
     ``type::id`` so that they stay unique; the sidecar ``PATH.json`` records
     this (key ``"text_ids"``), the single type otherwise, the relation and the
@@ -217,13 +186,13 @@ def save_embeddings(
     ----------
     items : sequence of (Embedding, path)
         The embeddings and their output files.
-    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet", "csv", "tsv"}, optional
         Default: inferred from each path's extension (see :func:`infer_format`).
 
     Returns
     -------
     list of Path
-        The files written, in order, with the sidecars of text formats.
+        The files written, in order, with their sidecars.
 
     Raises
     ------
@@ -239,7 +208,7 @@ def save_embeddings(
         fmt = infer_format(path, format)
         fields = EmbeddingFields.of(embedding)
         try:  # ids are checked before any file is opened
-            as_text = text.text_ids(fields, fmt) if fmt in _TEXT_FORMATS else None
+            as_text = text_ids(fields, fmt) if fmt in SIDECAR_FORMATS else None
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
         planned.append((fields, path, fmt, as_text))
@@ -249,18 +218,21 @@ def save_embeddings(
             out = files.open(path)
             written.append(path)
             if as_text is not None:
-                ids, sidecar = as_text
-                text.write_text(out, fields, ids, with_occurrences=fmt == "cleora")
-                json_path = text.sidecar_path(path)
-                text.write_sidecar(files.open(json_path), sidecar)
+                ids, side = as_text
+                if fmt in DELIMITED_FORMATS:
+                    write_delimited(out, fields, ids, fmt)
+                else:
+                    text.write_text(out, fields, ids, with_occurrences=fmt == "cleora")
+                json_path = sidecar_path(path)
+                write_sidecar(files.open(json_path), side)
                 written.append(json_path)
             elif fmt == "npz":
                 npz.write_npz(out, fields)
             elif fmt == "npy":
                 npy.write_npy(out, fields)
-                sidecar_path = npy.entities_path(path)
-                npy.write_entities(files.open(sidecar_path), fields)
-                written.append(sidecar_path)
+                entities = npy.entities_path(path)
+                npy.write_entities(files.open(entities), fields)
+                written.append(entities)
             else:
                 parquet.write_parquet(out, fields)
     return written
@@ -269,27 +241,30 @@ def save_embeddings(
 def load_embedding(
     path: str | os.PathLike[str], format: str | None = None, *, mmap: bool = False
 ) -> Embedding:
-    """Read an embedding written by :func:`save_embedding` (or by Cleora/gensim).
+    """Read an embedding written by :func:`save_embedding` (or by Cleora, gensim or pycleora).
 
     Parameters
     ----------
     path : str or path-like
         Input file; a regular file (devices, FIFOs and sockets are refused).
-    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet", "csv", "tsv"}, optional
         Default: inferred from the extension (see :func:`infer_format`).
     mmap : bool, default False
         Map ``vectors`` read-only from the file instead of reading them (a
         :class:`numpy.memmap`, shape ``(n, d)``, float32); everything else is
         read. Only for ``.npy`` files (format ``npy``) and ``.npz`` files whose vectors are stored uncompressed,
-        as :func:`save_embedding` writes them (see :func:`can_mmap`).
+        as :func:`save_embedding` and pycleora write them (see :func:`can_mmap`).
 
     Returns
     -------
     Embedding
-        With NumPy ``vectors``. From text formats: ``degrees`` are NaN (not
-        stored); ``occurrences`` are 0 for word2vec; types come from the
-        sidecar ``PATH.json`` when present (``type::id`` prefixes or the single
-        type), else they are ``""``; config and relation likewise.
+        With NumPy ``vectors``. From text formats and tables: ``degrees`` are
+        NaN (not stored); ``occurrences`` are 0 but for ``cleora``; types come
+        from the sidecar ``PATH.json`` when present (``type::id`` prefixes or
+        the single type), else they are ``""``; config and relation likewise.
+        From a pycleora ``.npz`` or Parquet file: types ``""``, degrees NaN,
+        occurrences 0, no config or relation
+        (:mod:`~cleora_tensor.formats.pycleora`).
 
     Raises
     ------
@@ -299,8 +274,10 @@ def load_embedding(
         memory (see the module notes), holds a NaN or an infinity, or holds an
         (id, type) pair twice (found when the id lookup is first built, by
         :meth:`Embedding.index`); the message names the file, and the entity
-        (row and id) or for text files the line. With ``mmap``, also if the
-        file is not an ``.npz`` or its vectors are compressed.
+        (row and id) or for text files and tables the line and column. For an
+        ``.npz`` of neither this library's keys nor pycleora's, the message
+        lists the keys found. With ``mmap``, also if the file is not an
+        ``.npz`` or its vectors are compressed.
     OSError
         If the file cannot be read.
 
@@ -310,7 +287,7 @@ def load_embedding(
     files written by later versions still load; so are archives written by
     :func:`numpy.savez_compressed`. Text files whose lines end with a space
     (as the original word2vec tool writes them) are accepted; ids are read
-    verbatim (quotes are ordinary characters).
+    verbatim (quotes are ordinary characters, but in ``csv``).
 
     Memory-mapped vectors are checked for NaN and infinity at load, like read
     ones, a block of rows at a time whose pages are released from the process
@@ -330,7 +307,8 @@ def can_mmap(path: str | os.PathLike[str], format: str | None = None) -> bool:
     """Whether :func:`load_embedding` can map the vectors of ``path`` (``mmap=True``).
 
     True for an ``.npz`` archive whose ``vectors`` member is stored
-    uncompressed (as :func:`save_embedding` writes it) and for the ``npy``
+    uncompressed (as :func:`save_embedding` writes it) or a pycleora one
+    whose float32 ``embeddings`` are (as pycleora writes them), and for the ``npy``
     format; False for other formats and for compressed members. Reads only
     the zip directory.
 
@@ -338,7 +316,7 @@ def can_mmap(path: str | os.PathLike[str], format: str | None = None) -> bool:
     ----------
     path : str or path-like
         The embedding file.
-    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet", "csv", "tsv"}, optional
         Default: from the extension (:func:`infer_format`).
 
     Returns
@@ -359,7 +337,7 @@ def can_mmap(path: str | os.PathLike[str], format: str | None = None) -> bool:
         return False
     check_regular(path)
     with NpzArchive(path) as archive:
-        return "vectors" in archive.keys and archive.stored("vectors")
+        return npz.can_map(archive)
 
 
 def read_fields(
@@ -371,7 +349,7 @@ def read_fields(
     ----------
     path : str or path-like
         The embedding file.
-    format : {"npz", "npy", "cleora", "word2vec", "parquet"}, optional
+    format : {"npz", "npy", "cleora", "word2vec", "parquet", "csv", "tsv"}, optional
         Default: from the extension (:func:`infer_format`).
     mmap : bool, default False
         Map the ``(n, d)`` float32 vectors from the file (uncompressed ``.npz``
@@ -402,4 +380,6 @@ def read_fields(
         raise InputFormatError(str(path), f"is {fmt}; {MMAP_ADVICE}")
     if fmt == "parquet":
         return parquet.read_parquet(path)
+    if fmt in DELIMITED_FORMATS:
+        return read_delimited(path, fmt)
     return text.read_text(path, with_occurrences=fmt == "cleora")

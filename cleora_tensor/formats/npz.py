@@ -4,6 +4,8 @@ The keys are listed in :func:`~cleora_tensor.formats.save_embedding`. Reading
 goes through :class:`~cleora_tensor.formats.npz_archive.NpzArchive`, which
 checks every member's header against its size, and checks the shapes against
 each other and the memory they need against the file's size before reading.
+An archive of pycleora's keys (``embeddings``, ``entity_ids``) is read as
+pycleora's embedding (:mod:`~cleora_tensor.formats.pycleora`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import scipy.sparse
 
 from .._xp import to_numpy
 from ..errors import InputFormatError
@@ -22,8 +25,9 @@ from .checks import check_memory, config_from_json, type_dictionary
 from ..state import TrainedState
 from .fields import EmbeddingFields
 from .npz_archive import NpzArchive
+from .pycleora import PYCLEORA_KEYS, is_pycleora, read_pycleora_npz
 
-__all__ = ["read_npz", "write_npz"]
+__all__ = ["can_map", "read_npz", "write_npz"]
 
 _NPZ_VERSION = 1
 
@@ -71,6 +75,9 @@ def _state_arrays(state: TrainedState | None) -> dict[str, np.ndarray]:
         arrays["state_whitening_method"] = np.asarray(whitening.method, dtype=np.str_)
         for name in ("mean", "matrix", "eigenvalues"):
             arrays[f"state_whitening_{name}"] = np.asarray(to_numpy(getattr(whitening, name)))
+    if state.adjacency is not None:  # the graph, for update()
+        for name in ("data", "indices", "indptr"):
+            arrays[f"state_adjacency_{name}"] = getattr(state.adjacency, name)
     return arrays
 
 
@@ -91,6 +98,7 @@ _NPZ_KEYS = (
 )
 _STATE_KEYS = tuple(f"state_{key}" for key in _NPZ_KEYS if key.startswith(("entity_ids_", "type_")))
 _WHITENING_KEYS = tuple(f"state_whitening_{name}" for name in ("mean", "matrix", "eigenvalues"))
+_ADJACENCY_KEYS = tuple(f"state_adjacency_{name}" for name in ("data", "indices", "indptr"))
 
 
 def read_npz(path: Path, mmap: bool = False) -> EmbeddingFields:
@@ -100,7 +108,16 @@ def read_npz(path: Path, mmap: bool = False) -> EmbeddingFields:
     file (see :meth:`NpzArchive.memmap`) and every other field is read.
     """
     with NpzArchive(path) as archive:
+        if is_pycleora(archive.keys):
+            return read_pycleora_npz(path, archive, mmap)
         missing = [key for key in _NPZ_KEYS if key not in archive.keys]
+        if missing and "vectors" not in archive.keys:
+            found = ", ".join(sorted(archive.keys)[:20]) + (", ..." if len(archive.keys) > 20 else "")
+            raise InputFormatError(
+                str(path),
+                f"neither a cleora_tensor .npz file (keys {', '.join(_NPZ_KEYS)}) nor a pycleora "
+                f"one (keys {', '.join(PYCLEORA_KEYS)}); its keys: {found or 'none'}",
+            )
         if missing:
             raise InputFormatError(
                 str(path), f"not a cleora_tensor .npz file: missing {', '.join(missing)}"
@@ -110,6 +127,8 @@ def read_npz(path: Path, mmap: bool = False) -> EmbeddingFields:
             keys += ["state_previous", *_STATE_KEYS]
             if "state_whitening_method" in archive.keys:
                 keys += ["state_whitening_method", *_WHITENING_KEYS]
+            if any(key in archive.keys for key in _ADJACENCY_KEYS):  # absent from older files
+                keys += list(_ADJACENCY_KEYS)
             missing = [key for key in keys if key not in archive.keys]
             if missing:
                 raise InputFormatError(str(path), f"incomplete trained state: missing {', '.join(missing)}")
@@ -134,6 +153,18 @@ def read_npz(path: Path, mmap: bool = False) -> EmbeddingFields:
         relation=str(arrays["relation"]) or None,
         state=_state_from_arrays(path, arrays),
     )
+
+
+def can_map(archive: NpzArchive) -> bool:
+    """Whether the vectors of the embedding in ``archive`` can be mapped (``read_npz(..., mmap=True)``).
+
+    True when they are stored uncompressed (as :func:`numpy.savez` writes
+    them), and for a pycleora archive, are float32. Reads only the zip
+    directory and, for pycleora, the member's header.
+    """
+    if is_pycleora(archive.keys):
+        return archive.stored("embeddings") and archive.header("embeddings")[1] == np.float32
+    return "vectors" in archive.keys and archive.stored("vectors")
 
 
 def _check_npz_shapes(path: Path, shapes: dict[str, tuple[int, ...]]) -> list[int]:
@@ -164,6 +195,11 @@ def _check_npz_shapes(path: Path, shapes: dict[str, tuple[int, ...]]) -> list[in
         counts.append(n)
         expected[f"{prefix}entity_ids_offsets"] = (n + 1,)
         expected[matrix] = (n, dim)
+        if prefix and "state_adjacency_data" in shapes:
+            if len(shapes["state_adjacency_data"]) != 1:
+                raise InputFormatError(str(path), f"state_adjacency_data must be 1-D, got shape {shapes['state_adjacency_data']}")
+            expected["state_adjacency_indptr"] = (n + 1,)
+            expected["state_adjacency_indices"] = shapes["state_adjacency_data"]
         expected.update(dict.fromkeys((f"{prefix}type_codes", *per_entity), (n,)))
     for key, shape in shapes.items():
         if shape != expected.get(key, shape):
@@ -224,4 +260,26 @@ def _state_from_arrays(path: Path, arrays: dict) -> TrainedState | None:
             eigenvalues=arrays["state_whitening_eigenvalues"],
             method=str(arrays["state_whitening_method"]),
         )
-    return TrainedState(entity_ids, types, previous, whitening)
+    return TrainedState(entity_ids, types, previous, whitening, _adjacency_from_arrays(path, arrays, len(entity_ids)))
+
+
+def _adjacency_from_arrays(path: Path, arrays: dict, n: int) -> scipy.sparse.csr_array | None:
+    """The trained state's graph ``W`` (CSR, ``(n, n)``), checked; None in files without it."""
+    if "state_adjacency_data" not in arrays:
+        return None
+    data, indices, indptr = (arrays[key] for key in _ADJACENCY_KEYS)
+    if (
+        data.dtype != np.float32
+        or not np.issubdtype(indices.dtype, np.integer)
+        or not np.issubdtype(indptr.dtype, np.integer)
+        or indptr[0] != 0
+        or indptr[-1] != len(data)
+        or np.any(np.diff(indptr) < 0)
+        or (len(indices) and (indices.min() < 0 or indices.max() >= n))
+    ):
+        raise InputFormatError(
+            str(path), f"state_adjacency_* is not a float32 CSR matrix of the state's {n} entities"
+        )
+    if not (np.isfinite(data).all() and (data >= 0).all()):
+        raise InputFormatError(str(path), "state_adjacency_data holds a negative, NaN or infinite weight")
+    return scipy.sparse.csr_array((data, indices, indptr), shape=(n, n))

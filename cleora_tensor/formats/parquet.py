@@ -3,7 +3,9 @@
 Columns ``entity_id``, ``entity_type`` (dictionary-encoded), ``occurrences``,
 ``degree`` and ``vector`` (``fixed_size_list<float32>[d]``); see
 :func:`~cleora_tensor.formats.save_embedding`. Reading checks the schema and
-the memory the rows need against the file's size before reading them.
+the memory the rows need against the file's size before reading them. A file
+of pycleora's columns (``entity_id``, ``dim_0``, ...) is read as pycleora's
+embedding (:mod:`~cleora_tensor.formats.pycleora`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow.parquet as pq
 from ..errors import InputFormatError
 from .checks import check_memory, config_from_json, type_array, type_dictionary
 from .fields import EmbeddingFields
+from .pycleora import is_pycleora_parquet, read_pycleora_parquet
 
 __all__ = ["read_parquet", "write_parquet"]
 
@@ -64,10 +67,14 @@ def read_parquet(path: Path) -> EmbeddingFields:
     try:
         metadata = pq.read_metadata(path)
         schema = metadata.schema.to_arrow_schema()
+        if is_pycleora_parquet(schema):
+            return read_pycleora_parquet(path, metadata)
         missing = [name for name in _PARQUET_COLUMNS if schema.get_field_index(name) < 0]
         if missing:
             raise InputFormatError(
-                str(path), f"not a cleora_tensor Parquet file: no column {', '.join(missing)}"
+                str(path),
+                f"not a cleora_tensor Parquet file: no column {', '.join(missing)} (nor a "
+                "pycleora one: columns entity_id, dim_0, ..., dim_{d-1})",
             )
         for name, checks in _PARQUET_COLUMNS.items():
             if not any(check(schema.field(name).type) for check in checks):

@@ -3,7 +3,7 @@
 A line ``n d``, then per entity ``id [occurrence] v1 ... vd`` separated by
 single spaces, and a sidecar ``PATH.json`` holding the configuration, the
 relation and how entity types are encoded in the ids (see
-:func:`~cleora_tensor.formats.save_embedding`). Arrow formats the numbers in
+:mod:`~cleora_tensor.formats.sidecar`). Arrow formats the numbers in
 blocks when writing and parses the lines in parallel blocks when reading, one
 typed column per field; the checks around the reader keep a bad file from
 taking more memory than its size warrants and point at the line (and field)
@@ -12,9 +12,8 @@ that is wrong.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,19 +24,14 @@ import pyarrow.csv as pcsv
 
 from ..errors import InputFormatError
 from ..finite import first_nonfinite
-from .checks import check_regular, config_from_json, string_array, type_array
 from .fields import EmbeddingFields
+from .sidecar import read_sidecar, split_ids
 
-__all__ = ["TEXT_MAX_DIM", "read_text", "sidecar_path", "text_ids", "write_sidecar", "write_text"]
+__all__ = ["TEXT_MAX_DIM", "read_text", "table_fields", "write_rows", "write_text"]
 
-_TYPE_SEPARATOR = "::"
-_SIDECAR_VERSION = 1
 # Rows per block when formatting text: bounds the memory of the transposed
 # block and of Arrow's formatted strings (~45 MB at d = 256).
 _TEXT_BLOCK_ROWS = 1 << 14
-# Exactly the characters for which str.isspace() is true (checked in the
-# tests), plus the empty id: neither survives a space-separated line.
-_BAD_TEXT_ID = r"^$|[\t-\r\x1c-\x1f\x85\p{Z}]"
 # Bytes per parallel parse block; large blocks mean few record batches to
 # copy into the (n, d) matrix. Arrow rejects longer lines.
 _TEXT_READ_BLOCK = 1 << 24
@@ -48,69 +42,41 @@ _TEXT_HEADER_LIMIT = 256
 TEXT_MAX_DIM = 1 << 14
 
 
-def sidecar_path(path: Path) -> Path:
-    """The sidecar ``PATH.json`` of the text file ``path``."""
-    return path.with_name(path.name + ".json")
-
-
 # ------------------------------------------------------------------- writing
-
-
-def text_ids(fields: EmbeddingFields, fmt: str) -> tuple[pa.Array, dict[str, Any]]:
-    """The ids as written to a text file, and the sidecar describing them.
-
-    Raises
-    ------
-    ValueError
-        If an id is empty or holds whitespace, or (with several types) a type
-        holds ``"::"``.
-    """
-    ids = pa.array(fields.entity_ids, type=pa.string())
-    distinct = sorted(set(fields.types.tolist()))
-    sidecar: dict[str, Any] = {
-        "cleora_tensor_sidecar": _SIDECAR_VERSION,
-        "format": fmt,
-        "relation": fields.relation,
-        "config": None if fields.config is None else json.loads(fields.config.to_json()),
-    }
-    if len(distinct) > 1:
-        bad_types = [t for t in distinct if _TYPE_SEPARATOR in t]
-        if bad_types:
-            raise ValueError(
-                f"entity type {bad_types[0]!r} contains {_TYPE_SEPARATOR!r}, so ids "
-                f"cannot be written as type{_TYPE_SEPARATOR}id; save as npz or parquet"
-            )
-        ids = pc.binary_join_element_wise(
-            string_array(fields.types), ids, _TYPE_SEPARATOR
-        )
-        sidecar["text_ids"] = f"type{_TYPE_SEPARATOR}id"
-    else:
-        sidecar["text_ids"] = "id"
-        sidecar["entity_type"] = distinct[0] if distinct else ""
-    bad = pc.match_substring_regex(ids, _BAD_TEXT_ID)
-    if pc.any(bad).as_py():
-        first = ids[pc.index(bad, True).as_py()].as_py()
-        raise ValueError(
-            f"entity id {first!r} is empty or contains whitespace, which the {fmt} "
-            "text format cannot hold; save as npz or parquet"
-        )
-    return ids, sidecar
 
 
 def write_text(
     out: BinaryIO, fields: EmbeddingFields, ids: pa.Array, *, with_occurrences: bool
 ) -> None:
-    """Write ``fields`` to the open binary file ``out``, with the ``ids`` of :func:`text_ids`."""
+    """Write ``fields`` to the open binary file ``out``, with the ``ids`` of
+    :func:`~cleora_tensor.formats.sidecar.text_ids`."""
     n, dim = fields.vectors.shape
     out.write(f"{n} {dim}\n".encode())
+    write_rows(out, fields, ids, with_occurrences=with_occurrences, delimiter=" ")
+
+
+def write_rows(
+    out: BinaryIO, fields: EmbeddingFields, ids: pa.Array, *, with_occurrences: bool, delimiter: str
+) -> None:
+    """Write one line ``id [occurrence] v1 ... vd`` per entity, fields separated by ``delimiter``.
+
+    ``ids`` (a string array, one per entity) are written verbatim: quoting,
+    where the format has it, is the caller's.
+    """
     ids = ids.cast(pa.large_string())
+    n = len(fields.vectors)
     for start in range(0, n, _TEXT_BLOCK_ROWS):
         stop = min(start + _TEXT_BLOCK_ROWS, n)
-        out.write(_text_block(fields, ids, start, stop, with_occurrences))
+        out.write(_text_block(fields, ids, start, stop, with_occurrences, delimiter))
 
 
 def _text_block(
-    fields: EmbeddingFields, ids: pa.Array, start: int, stop: int, with_occurrences: bool
+    fields: EmbeddingFields,
+    ids: pa.Array,
+    start: int,
+    stop: int,
+    with_occurrences: bool,
+    delimiter: str = " ",
 ) -> memoryview:
     """Lines ``id [occurrence] v1 ... vd`` of rows ``start:stop``, as UTF-8 bytes.
 
@@ -125,7 +91,7 @@ def _text_block(
     ids = ids.slice(start, stop - start)
     if columns:
         sink = pa.BufferOutputStream()
-        options = pcsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
+        options = pcsv.WriteOptions(include_header=False, delimiter=delimiter, quoting_style="none")
         table = pa.Table.from_arrays(columns, names=[str(j) for j in range(len(columns))])
         pcsv.write_csv(table, sink, write_options=options)
         numbers = sink.getvalue()
@@ -133,7 +99,7 @@ def _text_block(
         offsets = np.zeros(stop - start + 1, dtype=np.int64)
         offsets[1:] = np.flatnonzero(np.frombuffer(numbers, dtype=np.uint8) == 10) + 1
         lines = pa.LargeStringArray.from_buffers(stop - start, pa.py_buffer(offsets), numbers)
-        joined = pc.binary_join_element_wise(ids, lines, pa.scalar(" ", pa.large_string()))
+        joined = pc.binary_join_element_wise(ids, lines, pa.scalar(delimiter, pa.large_string()))
     else:
         empty, newline = (pa.scalar(text, pa.large_string()) for text in ("", "\n"))
         joined = pc.binary_join_element_wise(ids, empty, newline)
@@ -141,32 +107,7 @@ def _text_block(
     return memoryview(joined.buffers()[2])[ends[0] : ends[-1]]
 
 
-def write_sidecar(out: BinaryIO, sidecar: dict[str, Any]) -> None:
-    """Write the ``sidecar`` of :func:`text_ids` as JSON to the open binary file ``out``."""
-    out.write(json.dumps(sidecar, indent=2, sort_keys=True).encode() + b"\n")
-
-
 # ------------------------------------------------------------------- reading
-
-
-def _read_sidecar(path: Path) -> dict[str, Any]:
-    json_path = sidecar_path(path)
-    if not json_path.exists():
-        return {}
-    check_regular(json_path)
-    try:
-        sidecar = json.loads(json_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InputFormatError(str(json_path), f"invalid JSON: {error}") from error
-    if not isinstance(sidecar, dict) or "cleora_tensor_sidecar" not in sidecar:
-        raise InputFormatError(str(json_path), "not a cleora_tensor sidecar")
-    if sidecar.get("text_ids") not in ("id", f"type{_TYPE_SEPARATOR}id"):
-        raise InputFormatError(str(json_path), f"unknown text_ids {sidecar.get('text_ids')!r}")
-    config = sidecar.get("config")
-    sidecar["config"] = (
-        None if config is None else config_from_json(json_path, json.dumps(config))
-    )
-    return sidecar
 
 
 def _text_header(path: Path, header: bytes, size: int) -> tuple[int, int]:
@@ -205,7 +146,7 @@ def read_text(path: Path, *, with_occurrences: bool) -> EmbeddingFields:
         header = file.readline(_TEXT_HEADER_LIMIT)
         first_row = file.readline(_TEXT_READ_BLOCK)
     n, dim = _text_header(path, header, size)
-    sidecar = _read_sidecar(path)
+    sidecar = read_sidecar(path)
     value_names = [f"v{j}" for j in range(dim)]
     names = ["id", *(["occurrence"] if with_occurrences else []), *value_names]
     # The original word2vec tool ends each line with a space: one empty field.
@@ -236,8 +177,46 @@ def read_text(path: Path, *, with_occurrences: bool) -> EmbeddingFields:
         raise InputFormatError(
             str(path), f"header announces {n} entities but {table.num_rows} lines follow", line=1
         )
+    return table_fields(path, table, value_names, sidecar, size, lambda row: _line_of_row(path, row))
+
+
+def table_fields(
+    path: Path,
+    table: pa.Table,
+    value_names: list[str],
+    sidecar: dict[str, Any],
+    size: int,
+    line_of_row: Callable[[int], int],
+) -> EmbeddingFields:
+    """The checked fields of a parsed text file: its ``table`` and its sidecar.
+
+    Parameters
+    ----------
+    path : Path
+        The file, for error messages.
+    table : pyarrow.Table
+        Columns ``id`` (string), optionally ``occurrence`` (int64), then the
+        ``d`` vector components (float32), one row per entity.
+    value_names : list of str
+        The names of the ``d`` components as the file gives them, for error
+        messages.
+    sidecar : dict
+        From :func:`~cleora_tensor.formats.sidecar.read_sidecar`; ``{}`` when there is none.
+    size : int
+        The file's size in bytes (see :func:`~cleora_tensor.formats.checks.type_array`).
+    line_of_row : callable
+        Data row -> 1-based line of the file; called only to report an error.
+
+    Raises
+    ------
+    InputFormatError
+        If a component is NaN or infinite (naming the line and column), or an
+        id lacks the ``type::`` prefix that the sidecar announces
+        (:func:`~cleora_tensor.formats.sidecar.split_ids`).
+    """
+    n, dim = table.num_rows, len(value_names)
     vectors = np.empty((n, dim), dtype=np.float32)
-    offset = len(names) - dim
+    offset = table.num_columns - dim
     start = 0
     # Batch by batch, so that each strided column write stays in cache.
     for batch in table.to_batches():
@@ -251,38 +230,23 @@ def read_text(path: Path, *, with_occurrences: bool) -> EmbeddingFields:
         row, column = bad
         raise InputFormatError(
             str(path),
-            f"field 'v{column}' of entity {ids[row].as_py()!r} is {vectors[row, column]}; "
+            f"field {value_names[column]!r} of entity {ids[row].as_py()!r} is {vectors[row, column]}; "
             "vectors must be finite",
-            line=_line_of_row(path, row),
+            line=line_of_row(row),
             column=offset + column + 1,
         )
-    if sidecar.get("text_ids") == f"type{_TYPE_SEPARATOR}id":
-        parts = pc.split_pattern(ids, _TYPE_SEPARATOR, max_splits=1)
-        unprefixed = pc.not_equal(pc.list_value_length(parts), 2)
-        if pc.any(unprefixed).as_py():
-            row = pc.index(unprefixed, True).as_py()
-            raise InputFormatError(
-                str(path),
-                f"id {ids[row].as_py()!r} lacks the type{_TYPE_SEPARATOR} prefix "
-                "that the sidecar announces",
-                line=_line_of_row(path, row),
-            )
-        entity_types = type_array(path, pc.list_element(parts, 0), size)
-        ids = pc.list_element(parts, 1)
-    else:
-        entity_types = np.full(n, str(sidecar.get("entity_type", "")))
-    occurrences = (
-        table.column("occurrence").to_numpy() if with_occurrences else np.zeros(n, np.int64)
-    )
+    ids, entity_types = split_ids(path, ids, sidecar, size, line_of_row)
+    has_occurrences = "occurrence" in table.column_names
+    occurrences = table.column("occurrence").to_numpy() if has_occurrences else np.zeros(n, np.int64)
     return EmbeddingFields(
-        entity_ids=ids.to_pylist(),
+        entity_ids=ids,
         types=entity_types,
         vectors=vectors,
         degrees=np.full(n, np.nan),
         occurrences=occurrences,
         config=sidecar.get("config"),
         relation=sidecar.get("relation"),
-        line_of_row=lambda row: _line_of_row(path, row),
+        line_of_row=line_of_row,
     )
 
 
