@@ -51,6 +51,12 @@ SETTINGS = {
     "--iterations 4": {"iterations": 4},
     "--preset pycleora": {"preset": "pycleora"},
 }
+#: Each window started from the previous window's vectors (embed_windows(warm=True)).
+WARM = {
+    "warm": {"warm": True},
+    "warm, --iterations 4": {"warm": True, "iterations": 4},
+    "warm, --iterations 2": {"warm": True, "iterations": 2},
+}
 
 
 def genres(data: Path) -> dict[str, str]:
@@ -185,7 +191,7 @@ def main() -> None:
         control(lines, times, ratings, args.window, labels)
         return
     print(f"## Monthly windows ({args.window}, tiling)\n")
-    for name, options in SETTINGS.items():
+    for name, options in {**SETTINGS, **WARM}.items():
         windows = embed_windows(ratings, columns=SPEC, window=args.window, keep_state=False, **options)
         monthly([(w.start.date().isoformat(), w.rows, item_vectors(w.embedding)) for w in windows], labels, name)
     print("## Composition: two halves of the users, averaged with ct.combine, against all rows\n")

@@ -47,6 +47,7 @@ def time_options(parser: argparse.ArgumentParser, *, step: bool) -> None:
     parser.add_argument("--window", type=_duration, metavar="DURATION", help=window_help)
     if step:
         parser.add_argument("--step", type=_duration, metavar="DURATION", help="embed each window of --window length, starting every DURATION, to OUTPUT__<window start>.EXT (default: no streaming windows)")
+        parser.add_argument("--warm", action="store_true", help="with --step: start each window from the previous window's vectors (coordinates carry over; see embed_windows)")
     parser.add_argument("--session-gap", type=_duration, metavar="DURATION", help="with a time:: column: one hyperedge per session, a new session of a context starting after more than DURATION without a row, e.g. 30m")
     parser.add_argument("--since", type=_instant, metavar="TIME", help="keep the rows at or after TIME (Unix seconds or ISO-8601, UTC by default)")
     parser.add_argument("--until", type=_instant, metavar="TIME", help="keep the rows before TIME (exclusive)")
@@ -102,6 +103,7 @@ def embed_windows_command(
         since=args.since,
         until=args.until,
         session_gap=args.session_gap,
+        warm=args.warm,
         input_format=args.input_format,
         skip_bad_rows=args.skip_bad_rows,
         progress=not args.quiet,

@@ -79,6 +79,8 @@ def _cmd_embed(args: argparse.Namespace) -> None:
 
     start = time.perf_counter()
     _resolve_table(args)
+    if args.warm and args.step is None:
+        raise ValueError("--warm needs streaming windows (--window and --step)")
     if args.step is not None:  # streaming windows: one output per window
         from ._cli_temporal import embed_windows_command
 

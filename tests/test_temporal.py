@@ -205,6 +205,26 @@ def test_each_window_is_the_embedding_of_its_rows(data_file):
     assert same > 0.1 and same > 4 * abs(other)
 
 
+def test_warm_windows_start_from_the_previous_window():
+    # Day 0: a, b, c; day 1: b, c, d; day 2: e, f (nothing shared: a cold start).
+    lines = ["u1\ta\t0", "u1\tb\t10", "u2\tc\t20", "u2\tb\t30",
+             "u3\tb\t86400", "u3\tc\t86410", "u4\td\t86420", "u4\tc\t86430",
+             "u5\te\t172800", "u5\tf\t172810"]
+    options = dict(columns=SPEC, window="1d", dim=8, whiten="none", residual=0.0)
+    # No step: each window's vectors are its start, so the warm start is visible as is.
+    cold, warm = (embed_windows(iter(lines), iterations=0, warm=w, **options) for w in (False, True))
+    np.testing.assert_array_equal(np.asarray(warm[0].embedding.vectors), np.asarray(cold[0].embedding.vectors))
+    first, second = warm[0].embedding, warm[1].embedding
+    for item in ("b", "c"):
+        np.testing.assert_array_equal(second.vector(item), first.vector(item))
+    np.testing.assert_array_equal(second.vector("d"), cold[1].embedding.vector("d"))  # unseen: hash start
+    np.testing.assert_array_equal(np.asarray(warm[2].embedding.vectors), np.asarray(cold[2].embedding.vectors))
+    with pytest.raises(ValueError, match="single-scale"):
+        embed_windows(iter(lines), preset="retrieval", warm=True, **{k: v for k, v in options.items() if k != "residual"})
+    with pytest.raises(ValueError, match="does not take initial="):
+        embed_windows(iter(lines), warm=True, initial={"a": np.ones(8)}, **options)
+
+
 def test_embed_windows_errors():
     with pytest.raises(ValueError, match="needs a 'time::' column"):
         embed_windows(iter(["a\tb"]), columns="transient::u item", window="1d")
@@ -238,3 +258,8 @@ def test_cli_streaming_windows_write_one_file_per_window(tmp_path, capsys):
     assert (tmp_path / "h__2024-01-01T18-00-00.npz").exists()
     assert main(["embed", str(log), "--columns", SPEC, "--step", "1d", "-q"]) == 2
     assert "--step needs --window" in capsys.readouterr().err
+    warm = tmp_path / "warm.npz"
+    assert main(["embed", str(log), "--columns", SPEC, "--window", "1d", "--step", "1d", "--warm", "-o", str(warm), "-q", "--dim", "4"]) == 0
+    assert (tmp_path / "warm__2024-01-03.npz").exists()
+    assert main(["embed", str(log), "--columns", SPEC, "--window", "1d", "--warm", "-q", "-o", str(warm)]) == 2
+    assert "--warm needs streaming windows" in capsys.readouterr().err
