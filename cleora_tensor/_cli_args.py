@@ -160,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
     _embed_options(info)
     time_options(info, step=False)
     _singletons_option(info)
+    info.add_argument("--preset", choices=tuple(PRESETS), default="classification", help="preset of the planned embed: its dim, scales and singletons (preset; default: classification)")
     info.add_argument("--threads", type=_positive, default=None, help="CPU threads for the memory estimate (default: all cores)")
     info.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE", help="memory limit of the planned embed, e.g. 8G (default: the memory available)")
     info.add_argument("--json", action="store_true", help="print JSON")

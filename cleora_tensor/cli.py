@@ -162,14 +162,15 @@ def _cmd_info(args: argparse.Namespace) -> None:
         **time_keywords(args),
     )
     vocabulary = hypergraph.vocabulary
-    defaults = EmbedConfig(columns=hypergraph.spec.spec)
-    singletons = args.singletons or defaults.singletons
-    graphs = hypergraph.graphs(args.relations, max_cell_size=args.max_cell_size, singletons=singletons)
-    dim = defaults.dim if args.dim is None else args.dim
+    planned = EmbedConfig.from_preset(
+        args.preset, columns=hypergraph.spec.spec, dim=args.dim, singletons=args.singletons
+    )
+    graphs = hypergraph.graphs(args.relations, max_cell_size=args.max_cell_size, singletons=planned.singletons)
+    dim = planned.dim
     estimates = [
         estimate_memory(
             g.num_entities, g.nnz, dim, threads=args.threads, pairs=g.pairs,
-            input_ids=hypergraph.n_ids, output_entities=int(g.output.sum()),
+            input_ids=hypergraph.n_ids, output_entities=int(g.output.sum()), scales=len(planned.scales or ()),
         )
         for g in graphs
     ]
@@ -202,7 +203,9 @@ def _cmd_info(args: argparse.Namespace) -> None:
             }
             for g, estimate in zip(graphs, estimates)
         ],
+        "preset": args.preset,
         "dim": dim,
+        "scales": list(planned.scales or ()),
         # Of the whole embed run; pairwise mode holds every graph at once (a bound).
         "estimated_peak_memory_bytes": BASELINE_BYTES + sum(e - BASELINE_BYTES for e in estimates),
         "estimated_out_of_core_peak_memory_bytes": out_of_core if len(graphs) == 1 else None,

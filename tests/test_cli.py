@@ -65,6 +65,18 @@ def test_info_reports_counts_and_memory(graph_file, capsys):
     assert report["entities_per_type"] == {"node": 4}
     (graph,) = report["graphs"]
     assert graph["nnz"] == 8 and graph["estimated_peak_memory_bytes"] > 2 * 4 * 256 * 4
+    assert (report["preset"], report["dim"], report["scales"]) == ("classification", 256, [])
+
+
+def test_info_plans_with_the_preset(graph_file, capsys):
+    import cleora_tensor as ct
+
+    status, out, _ = run(capsys, "info", graph_file, "-c", "node node", "--json", "--threads", 1, "--preset", "retrieval")
+    report = json.loads(out)
+    assert status == 0 and (report["dim"], report["scales"]) == (512, [1, 2])
+    # the retrieval preset's two scales of 512 columns, as estimate_memory counts them
+    (graph,) = report["graphs"]
+    assert graph["estimated_peak_memory_bytes"] == ct.estimate_memory(4, 8, 512, threads=1, pairs=graph["pairs"], input_ids=8, output_entities=4, scales=2)
 
 
 BAD_INPUTS = {
