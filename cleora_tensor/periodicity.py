@@ -27,7 +27,7 @@ __all__ = ["LAZY_RESIDUAL", "is_bipartite_by_type", "resolve_residual"]
 LAZY_RESIDUAL = 0.5
 
 
-def is_bipartite_by_type(adjacency, types: np.ndarray) -> bool:
+def is_bipartite_by_type(adjacency, type_codes: np.ndarray) -> bool:
     """Whether the entity types split in two sides with every edge between the sides.
 
     The type graph has the entity types as nodes and an edge for every pair of
@@ -41,8 +41,9 @@ def is_bipartite_by_type(adjacency, types: np.ndarray) -> bool:
     ----------
     adjacency : scipy.sparse.csr_array
         Shape ``(n, n)``, symmetric weights ``W`` (:attr:`Graph.adjacency`).
-    types : numpy.ndarray
-        Shape ``(n,)``, str: the entity type of each row (:attr:`Graph.types`).
+    type_codes : numpy.ndarray
+        Shape ``(n,)``, non-negative ints: the entity type of each row as a
+        code (the vocabulary's ``type_codes`` of the graph's entities).
 
     Returns
     -------
@@ -51,8 +52,8 @@ def is_bipartite_by_type(adjacency, types: np.ndarray) -> bool:
         Costs one pass over the non-zeros in row blocks (no ``O(nnz)``
         temporary beyond a block).
     """
-    names, codes = np.unique(np.asarray(types), return_inverse=True)
-    k = len(names)
+    codes = np.asarray(type_codes)
+    k = int(codes.max()) + 1 if len(codes) else 0
     joined = np.zeros((k, k), dtype=bool)
     indptr, indices = adjacency.indptr, adjacency.indices
     for a, b in row_blocks(indptr):
@@ -105,6 +106,11 @@ def resolve_residual(config: EmbedConfig, graph) -> EmbedConfig:
     """
     if config.residual is not None:
         return config
-    if config.tol is not None and config.directed is None and is_bipartite_by_type(graph.adjacency, graph.types):
+    periodic = (
+        config.tol is not None
+        and config.directed is None
+        and is_bipartite_by_type(graph.adjacency, graph.vocabulary.type_codes[graph.index])
+    )
+    if periodic:
         return dataclasses.replace(config, residual=LAZY_RESIDUAL, tol=config.tol * (1.0 - LAZY_RESIDUAL))
     return dataclasses.replace(config, residual=0.0)

@@ -19,21 +19,21 @@ def _graph(edges: list[tuple[int, int]], n: int) -> scipy.sparse.csr_array:
 def test_type_graph_two_colouring_by_hand():
     # users 0, 1; items 2, 3: every edge joins a user and an item.
     w = _graph([(0, 2), (0, 3), (1, 3)], 4)
-    assert is_bipartite_by_type(w, np.array(["user", "user", "item", "item"]))
+    assert is_bipartite_by_type(w, np.array([0, 0, 1, 1]))
     # one user-user edge: the type graph has a loop, the walk is not periodic.
-    assert not is_bipartite_by_type(_graph([(0, 2), (0, 1)], 4), np.array(["user", "user", "item", "item"]))
+    assert not is_bipartite_by_type(_graph([(0, 2), (0, 1)], 4), np.array([0, 0, 1, 1]))
     # one type for every entity (a "node node" table) is never bipartite by type.
-    assert not is_bipartite_by_type(w, np.array(["node"] * 4))
+    assert not is_bipartite_by_type(w, np.zeros(4, int))
     # a triangle of types (user-item, item-store, store-user) is not 2-colourable...
     triangle = _graph([(0, 1), (1, 2), (2, 0)], 3)
-    assert not is_bipartite_by_type(triangle, np.array(["user", "item", "store"]))
+    assert not is_bipartite_by_type(triangle, np.array([0, 1, 2]))
     # ...a star of types (session-item, session-store) is.
     star = _graph([(0, 1), (0, 2)], 3)
-    assert is_bipartite_by_type(star, np.array(["session", "item", "store"]))
+    assert is_bipartite_by_type(star, np.array([0, 1, 2]))
     # a self-loop alone (an entity seen only alone) does not count, and no edge at all is not bipartite.
     loop = (w + scipy.sparse.diags_array(np.array([0, 0, 1, 0], np.float32))).tocsr()
-    assert is_bipartite_by_type(loop, np.array(["user", "user", "item", "item"]))
-    assert not is_bipartite_by_type(scipy.sparse.csr_array((2, 2), dtype=np.float32), np.array(["a", "b"]))
+    assert is_bipartite_by_type(loop, np.array([0, 0, 1, 1]))
+    assert not is_bipartite_by_type(scipy.sparse.csr_array((2, 2), dtype=np.float32), np.array([0, 1]))
 
 
 LINES = ["u1\ta", "u1\tb", "u2\tb", "u2\tc", "u3\tc", "u3\ta", "u4\td", "u4\ta"]
