@@ -43,7 +43,6 @@ import numpy as np
 
 import cleora_tensor as ct
 from cleora_tensor.evaluation import basket_completion, link_prediction, split_baskets, split_edges
-from cleora_tensor.pipeline import read_hypergraph
 from cleora_tensor.update import update
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -54,16 +53,6 @@ SETS = {
     "ego_facebook": ("ego_facebook/edges.tsv", "node node"),
 }
 CASES = [("add", 0.001), ("add", 0.01), ("add", 0.1), ("remove", 0.01)]
-
-
-def updatable(lines: list[str], columns: str) -> ct.Embedding:
-    """``ct.embed`` with the graph in its state (attached here until the pipeline keeps it)."""
-    model = ct.embed(lines, columns=columns)
-    if model.state.adjacency is None:
-        config = model.config
-        graph = read_hypergraph(lines, columns).graph(max_cell_size=config.max_cell_size, singletons=config.singletons)
-        model = dataclasses.replace(model, state=dataclasses.replace(model.state, adjacency=graph.adjacency))
-    return model
 
 
 def timed(run, repeats: int):
@@ -107,9 +96,9 @@ def measure(lines: list[str], columns: str, score, options: dict, repeats: int) 
     for kind, fraction in CASES:
         rest, part = held_back(lines, fraction)
         if kind == "add":
-            model, target, rows = updatable(rest, columns), lines, {"added": part}
+            model, target, rows = ct.embed(rest, columns=columns), lines, {"added": part}
         else:
-            model, target, rows = updatable(lines, columns), rest, {"removed": part}
+            model, target, rows = ct.embed(lines, columns=columns), rest, {"removed": part}
         full, full_time = timed(lambda: ct.embed(target, columns=columns), repeats)
         new, update_time = timed(lambda: update(model, **rows, **options), repeats)
         cosine, overlap = compare(_known(new, model), full)

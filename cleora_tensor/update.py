@@ -11,6 +11,7 @@ vectors stay in the model's coordinates.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -26,7 +27,7 @@ from .init import initialize
 from .keys import entity_keys
 from .markov import markov_matrix
 from .normalize import normalize_rows
-from .propagation import propagate
+from .propagation import propagate_config
 from .state import TrainedState
 
 __all__ = ["update"]
@@ -102,7 +103,7 @@ def update(
     ValueError
         If the model has no trained state, its state has no graph
         (``adjacency``: saved before updates were supported; re-embed), it is
-        multi-scale or whitens every step with ``whitening="saved"``; on an
+        multi-scale, used ``attention`` or ``directed``, or whitens every step with ``whitening="saved"``; on an
         unknown ``start``/``whitening`` or a bad ``steps``; if a removed row
         names an entity the model does not hold or removes more weight than the
         graph has (not a row of the model's input); if nothing is left.
@@ -167,18 +168,15 @@ def update(
     if steps is None:
         steps = config.iterations if start == "initial" else 1
     fit_rows = np.flatnonzero(output[kept])
-    result = propagate(
+    loop = dataclasses.replace(
+        config, iterations=steps, tol=tol, whiten="none" if whitening == "saved" else config.whiten
+    )
+    result = propagate_config(
         markov_matrix(weights, kind=config.propagation, degrees=degrees[kept]),
         x,
-        iterations=steps,
-        residual=config.residual or 0.0,
-        whiten="none" if whitening == "saved" else config.whiten,
-        whiten_each_step=config.whiten_each_step,
-        whiten_floor=config.whiten_floor,
-        whiten_rows=None if len(fit_rows) == len(kept) else fit_rows,
-        eps=config.eps,
-        tol=tol,
+        loop,
         threads=threads,
+        whiten_rows=None if len(fit_rows) == len(kept) else fit_rows,
         overwrite_x=True,
     )
     transform = state.whitening if whitening == "saved" else result.whitening
@@ -216,6 +214,8 @@ def _checked(model: Embedding, steps: int | None, start: str, whitening: str) ->
         )
     if config.scales:
         raise ValueError(f"update needs a single-scale model, got scales={list(config.scales)}")
+    if config.attention is not None or config.directed is not None:
+        raise ValueError("update re-propagates the undirected plain walk: the model used attention or directed arcs")
     if config.whiten_each_step and whitening == "saved" and config.whiten != "none":
         raise ValueError("the model whitens every step (whiten_each_step): update it with whitening='refit'")
     if start not in ("previous", "initial"):

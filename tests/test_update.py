@@ -17,17 +17,13 @@ EGO = ("ego_facebook/edges.tsv", "node node")
 
 
 def updatable(lines, columns, **options):
-    """``ct.embed`` whose state holds the graph.
-
-    Until the pipeline keeps ``graph.adjacency`` in the state (see the notes of
-    issue 14), the graph is built here the same way and attached.
-    """
+    """``ct.embed``, whose state holds the graph the model was propagated on."""
     model = ct.embed(lines, columns=columns, **options)
-    if model.state.adjacency is None:
-        config = model.config
-        graph = read_hypergraph(lines, columns).graph(max_cell_size=config.max_cell_size, singletons=config.singletons)
-        assert graph.entity_ids == model.state.entity_ids
-        model = dataclasses.replace(model, state=dataclasses.replace(model.state, adjacency=graph.adjacency))
+    graph = read_hypergraph(lines, columns).graph(
+        max_cell_size=model.config.max_cell_size, singletons=model.config.singletons
+    )
+    assert model.state.entity_ids == graph.entity_ids
+    assert (model.state.adjacency != graph.adjacency).nnz == 0
     return model
 
 
@@ -154,6 +150,10 @@ def test_rows_not_in_the_model_are_refused():
         update(model, added=["c\td"], steps=0)
     with pytest.raises(ValueError, match="start must be"):
         update(model, added=["c\td"], start="cold")
+    for walk in ({"directed": "out"}, {"attention": 1.0}):
+        other = ct.embed(["a\tb", "b\tc"], columns="node node", dim=8, iterations=2, **walk)
+        with pytest.raises(ValueError, match="attention or directed"):
+            update(other, added=["c\td"])
 
 
 def test_deterministic_whatever_the_threads(data_file):
