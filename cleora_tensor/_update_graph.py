@@ -166,7 +166,8 @@ def _summed(
     if lone:
         data[_lone_loops(adjacency)] = 0.0
     indptr = np.append(adjacency.indptr, np.full(n - m, adjacency.indptr[-1]))
-    base = scipy.sparse.csr_array((data, adjacency.indices, indptr), shape=(n, n))
+    # Copied indices: eliminate_zeros below compacts them in place, and they are the model's.
+    base = scipy.sparse.csr_array((data, adjacency.indices.copy(), indptr), shape=(n, n))
     total = base
     for rows, columns, values in parts.values():
         total = total + scipy.sparse.csr_array((values, (rows, columns)), shape=(n, n))

@@ -81,6 +81,31 @@ def embed_chosen(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runti
     """:func:`embed_graph` with its options validated and its backend ``chosen`` (by ``runtime``).
 
     What :func:`~cleora_tensor.embed` calls for each graph it plans to embed in memory.
+
+    Parameters
+    ----------
+    graph : Graph
+    config : EmbedConfig
+        ``residual=None`` is decided here for ``graph``
+        (:func:`~cleora_tensor.periodicity.resolve_residual`).
+    initial : array, mapping or None
+        As in :func:`~cleora_tensor.embed`.
+    runtime : Runtime
+        Validated threads, progress and ``keep_state``.
+    chosen : Backend
+        From ``runtime.select``.
+
+    Returns
+    -------
+    Embedding
+        The output entities' vectors, ``(n_output, dim * len(scales or [1]))``
+        float32 in ``chosen``'s namespace and device, with the configuration
+        used and (with ``keep_state``) the trained state holding the graph.
+
+    Raises
+    ------
+    ValueError
+        As :func:`embed_graph`.
     """
     config = resolve_residual(config, graph)
     matrix = transition_matrix(graph, config.propagation, direction=config.directed)
@@ -119,7 +144,9 @@ def embed_chosen(graph: Graph, config: EmbedConfig, initial: Any, runtime: Runti
         joint = None if whitenings[0] is None else Whitening.block_diagonal(list(whitenings))
         state = TrainedState(ids, graph.types, xp.concat(inputs, axis=1), joint)
     elif runtime.keep_state and result.previous is not None and not config.scales:
-        state = TrainedState(ids, graph.types, result.previous, result.whitening, adjacency=graph.adjacency)
+        # The graph, for update (which re-propagates the plain undirected walk only).
+        plain = config.attention is None and config.directed is None
+        state = TrainedState(ids, graph.types, result.previous, result.whitening, adjacency=graph.adjacency if plain else None)
     return Embedding(
         entity_ids=[i for i, keep in zip(ids, output) if keep] if not output.all() else ids,
         types=graph.types[output],

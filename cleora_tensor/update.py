@@ -179,19 +179,29 @@ def update(
         whiten_rows=None if len(fit_rows) == len(kept) else fit_rows,
         overwrite_x=True,
     )
-    transform = state.whitening if whitening == "saved" else result.whitening
-    vectors = result.vectors[fit_rows]
-    if whitening == "saved" and transform is not None:
-        vectors = transform.transform(vectors, threads=threads)
     xp, device = namespace(state.previous), device_of(state.previous)
 
     def on_model(array: np.ndarray) -> Any:
         return xp.asarray(np.ascontiguousarray(array, dtype=np.float32), device=device)
 
+    # The result lives where the model does (embed_new's rule): a saved
+    # transform applies there, a refitted one is moved there.
+    vectors = on_model(result.vectors[fit_rows])
+    if whitening == "saved":
+        transform = state.whitening
+        if transform is not None:
+            vectors = transform.transform(vectors, threads=threads)
+    else:
+        transform = result.whitening
+        if transform is not None:
+            transform = dataclasses.replace(
+                transform, **{f: xp.asarray(np.ascontiguousarray(getattr(transform, f)), device=device) for f in ("mean", "matrix", "eigenvalues")}
+            )
+
     return Embedding(
         entity_ids=[kept_ids[i] for i in fit_rows],
         types=types[kept][fit_rows],
-        vectors=on_model(vectors),
+        vectors=vectors,
         degrees=degrees[kept][fit_rows],
         occurrences=occurrences[kept][fit_rows],
         config=config,
@@ -207,6 +217,8 @@ def _checked(model: Embedding, steps: int | None, start: str, whitening: str) ->
         raise ValueError(
             "the model has no trained state: embed with keep_state=True (the default) and save as .npz"
         )
+    if config.attention is not None or config.directed is not None:
+        raise ValueError("update re-propagates the undirected plain walk: the model used attention or directed arcs")
     if state.adjacency is None:
         raise ValueError(
             "the model's trained state has no graph (adjacency; state_adjacency_* in .npz files): "
@@ -214,8 +226,6 @@ def _checked(model: Embedding, steps: int | None, start: str, whitening: str) ->
         )
     if config.scales:
         raise ValueError(f"update needs a single-scale model, got scales={list(config.scales)}")
-    if config.attention is not None or config.directed is not None:
-        raise ValueError("update re-propagates the undirected plain walk: the model used attention or directed arcs")
     if config.whiten_each_step and whitening == "saved" and config.whiten != "none":
         raise ValueError("the model whitens every step (whiten_each_step): update it with whitening='refit'")
     if start not in ("previous", "initial"):
@@ -254,7 +264,7 @@ def _start(
     k = int(np.searchsorted(kept, len(state.entity_ids)))
     x = np.empty((len(kept), config.dim), np.float32)
     previous = to_numpy(state.previous)
-    x[:k] = previous[:k] if kept[k - 1] == k - 1 else previous[kept[:k]]  # nobody left: a plain copy
+    x[:k] = previous[kept[:k]]
     if k < len(kept):
         # embed_new's step: the Markov average of the known neighbours' iterates.
         links = weights[k:].tocoo()
