@@ -45,6 +45,7 @@ are float32.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any
 
 import numpy as np
@@ -123,7 +124,7 @@ class AttentionOperator:
         threads: int | None = None,
         eps: float = 1e-10,
     ) -> None:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature > 0:
             raise ValueError(f"temperature must be a positive number (math.inf: no attention), got {temperature!r}")
         matrix = scipy.sparse.csr_array(matrix, dtype=np.float32)
         n = matrix.shape[0]
@@ -132,8 +133,11 @@ class AttentionOperator:
         if not matrix.has_canonical_format:  # the backend operators keep this order
             matrix = matrix.copy()
             matrix.sum_duplicates()
-        if matrix.nnz == 0 or (matrix.data < 0).any():
-            raise ValueError("matrix must have stored entries, all non-negative (a transition matrix)")
+        if matrix.nnz == 0 or (matrix.data <= 0).any():
+            raise ValueError(
+                "matrix must have stored entries, all positive (a transition matrix; "
+                "stored zeros give 0/0 weights: call eliminate_zeros())"
+            )
         backend = get_backend("scipy") if backend is None else backend
         self.shape, self.temperature, self._eps = matrix.shape, float(temperature), eps
         # A copy: the operator's values are overwritten, and on the CPU it may share them.

@@ -13,7 +13,7 @@ __all__ = ["DIRECTIONS", "markov_matrix", "transition_matrix"]
 
 #: Values of ``direction`` in :func:`transition_matrix`: ``None`` walks the
 #: undirected graph ``W``; ``"out"`` and ``"in"`` walk its arcs forwards or
-#: backwards (``"both"`` in an embedding means the two views side by side).
+#: backwards.
 DIRECTIONS = (None, "out", "in")
 
 

@@ -180,8 +180,14 @@ def test_invalid_temperature(kwargs, message):
 def test_invalid_matrices_and_vectors():
     with pytest.raises(ValueError, match="must be square"):
         AttentionOperator(scipy.sparse.csr_array(np.ones((2, 3))))
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="all positive"):
         AttentionOperator(scipy.sparse.csr_array(-np.eye(2)))
+    stored_zero = scipy.sparse.csr_array((np.array([1.0, 0.0]), np.array([1, 0]), np.array([0, 1, 2])), shape=(2, 2))
+    with pytest.raises(ValueError, match="eliminate_zeros"):  # its row's softmax would be 0/0
+        AttentionOperator(stored_zero)
+    with pytest.raises(ValueError, match="temperature must be"):
+        AttentionOperator(_path(), temperature=np.float32(-1.0))
+    assert AttentionOperator(_path(), temperature=np.float32(0.5)).temperature == 0.5
     with pytest.raises(ValueError, match="stored entries"):
         AttentionOperator(scipy.sparse.csr_array((3, 3)))
     with pytest.raises(ValueError, match=r"x must have shape \(4, d\)"):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse
 
 import cleora_tensor as ct
 from cleora_tensor import expansion
+from cleora_tensor.attention import propagate_with_attention
 from cleora_tensor.markov import transition_matrix
 from cleora_tensor.pipeline import read_hypergraph
 from cleora_tensor.propagation import propagate
@@ -149,7 +152,16 @@ def test_embed_options_walk_the_arcs_and_attend():
     plain = ct.embed(iter(lines), columns="node node", dim=8, iterations=3, keep_state=False)
     assert not np.array_equal(np.asarray(plain.vectors), np.asarray(emb.vectors))
     attended = ct.embed(iter(lines), columns="node node", dim=8, iterations=3, attention=1.0, keep_state=False)
-    assert attended.config.attention == 1.0 and np.isfinite(np.asarray(attended.vectors)).all()
+    assert attended.config.attention == 1.0
+    graph = hg.graph()
+    x = ct.initialize(graph.keys(), 8)
+    expected = propagate_with_attention(
+        transition_matrix(graph), x, dataclasses.replace(attended.config, residual=0.0), temperature=1.0
+    )
+    whitened = np.asarray(expected.vectors)
+    np.testing.assert_allclose(np.asarray(attended.vectors), whitened, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(np.asarray(attended.vectors), np.asarray(
+        ct.embed(iter(lines), columns="node node", dim=8, iterations=3, keep_state=False).vectors))
 
 
 @pytest.mark.parametrize(

@@ -83,7 +83,8 @@ def test_same_seed_is_bit_identical_whatever_the_thread_count():
 def test_global_torch_random_state_is_neither_used_nor_changed():
     state = torch.get_rng_state()
     first = supervised_refine(VECTORS, [(0, 1)], epochs=2, learning_rate=0.1)
-    torch.manual_seed(12345)
+    assert torch.equal(torch.get_rng_state(), state)  # not changed
+    torch.manual_seed(12345)  # not used
     second = supervised_refine(VECTORS, [(0, 1)], epochs=2, learning_rate=0.1)
     np.testing.assert_array_equal(first, second)
     torch.set_rng_state(state)
