@@ -75,6 +75,7 @@ def read_unit(
             if keep is not None:
                 cells = _without_bad_times(unit, spec, cells, keep, scan)
                 n_rows, skipped = len(times), skipped + int((~keep).sum())
+                scan = _KeptRows(scan, np.flatnonzero(keep))  # later errors name the lines of the kept rows
         weights = None
         if spec.weight_column is not None:
             column = spec.weight_column
@@ -88,6 +89,16 @@ def read_unit(
     except pa.ArrowException as exc:  # what no check above foresaw, with the file
         raise InputFormatError(unit.source, f"cannot read: {exc}") from None
     return _Part(n_rows, skipped, tokens, weights, empty_ids, times)
+
+
+class _KeptRows:
+    """A scanner whose rows are the ``kept`` ones of ``scan`` (the rows whose time parsed)."""
+
+    def __init__(self, scan: Scanner, kept: np.ndarray) -> None:
+        self.unit, self._scan, self._kept = scan.unit, scan, kept
+
+    def line_of_row(self, row: int) -> int | None:
+        return self._scan.line_of_row(int(self._kept[row]))
 
 
 def _without_bad_times(

@@ -304,8 +304,8 @@ def _groups(ragged: RaggedColumn, times: np.ndarray, duration: float, mode: str)
         first = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
         starts = np.empty_like(when)
         starts[order] = time[first]
-    labels = pc.cast(pa.array(starts), pa.string())
-    return pc.binary_join_element_wise(ragged.values, pa.chunked_array([labels]), "@")
+    labels = pc.cast(pa.array(starts), ragged.values.type)  # string or large_string, as the ids
+    return pc.binary_join_element_wise(ragged.values, pa.chunked_array([labels]), pa.scalar("@", ragged.values.type))
 
 
 def describe(time_span: tuple[float, float] | None, grouping: dict[str, Any] | None) -> dict[str, Any]:

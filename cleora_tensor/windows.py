@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .columns import ColumnSpec, parse_columns
+from .config import EmbedConfig
 from .embedding import Embedding
 from .io import TokenTable, read_table
 from .pipeline import embed
@@ -131,7 +132,8 @@ def embed_windows(
         being re-derived from the hash start. Measured on monthly MovieLens
         windows (``benchmarks/temporal_windows.py``): a genre classifier trained
         on one month keeps more of its accuracy on the next month's vectors.
-        Needs single-scale embeddings (no ``scales``) and no ``initial``.
+        Needs single-scale embeddings (no ``scales``), and takes no
+        ``initial`` or ``feature_weight`` (the start is the previous window's).
     input_format, skip_bad_rows, progress
         As in :func:`~cleora_tensor.read_table`.
     **options
@@ -152,7 +154,8 @@ def embed_windows(
     ValueError
         Without a ``time::`` column, on a duration or time that does not parse,
         ``since >= until``, an option listed above as not allowed, or
-        ``warm`` with ``initial`` or a multi-scale configuration.
+        ``warm`` with ``initial``, ``feature_weight`` or a multi-scale
+        configuration, or if no row has a time in ``[since, until)``.
     ColumnSpecError, InputFormatError, OSError
         From reading the input, as :func:`~cleora_tensor.read_table`.
 
@@ -166,7 +169,7 @@ def embed_windows(
     ``benchmarks/temporal_windows.py``. Pycleora's ``embed_streaming`` has no
     windows: it re-embeds everything from random vectors.
     """
-    for name in ("output", "window", "distributed") + (("initial",) if warm else ()):
+    for name in ("output", "window", "distributed") + (("initial", "feature_weight") if warm else ()):
         if name in options:
             raise ValueError(f"embed_windows does not take {name}=")
     if options.get("relations", "joint") != "joint":
@@ -180,22 +183,34 @@ def embed_windows(
     high = None if until is None else parse_instant(until, "until")
     if low is not None and high is not None and low >= high:
         raise ValueError(f"since ({since!r}) must be before until ({until!r})")
+    if warm and _multi_scale(spec, options):
+        raise ValueError("warm=True needs single-scale embeddings; pass scales=None (not the retrieval preset)")
     table = read_table(source, spec, input_format=input_format, skip_bad_rows=skip_bad_rows, progress=progress)
+    bounds = window_bounds(table.times, length, stride, low, high)
+    if not bounds:
+        raise ValueError(f"no row has a time in [since, until) = [{since!r}, {until!r})")
+    # Rows in time order once: each window is a slice of it (stable: input order within a time).
+    order = np.argsort(table.times, kind="stable")
+    ordered = table.times[order]
     windows: list[TimeWindow] = []
-    for start, end in window_bounds(table.times, length, stride, low, high):
-        rows = (table.times >= start) & (table.times < end)
+    for start, end in bounds:
+        rows = np.sort(order[np.searchsorted(ordered, start, "left") : np.searchsorted(ordered, end, "left")])
         part = select_rows(table, rows)
         if warm and windows:
             options = {**options, "initial": _start_from(windows[-1].embedding, part), "feature_weight": 1.0}
         embedding = embed(part, columns=spec.spec, session_gap=session_gap, progress=progress, **options)
-        windows.append(TimeWindow(_utc(start), _utc(end), int(rows.sum()), embedding))
+        windows.append(TimeWindow(_utc(start), _utc(end), len(rows), embedding))
     return windows
+
+
+def _multi_scale(spec: ColumnSpec, options: dict[str, Any]) -> bool:
+    """Whether ``embed(**options)`` would give a multi-scale embedding."""
+    preset = options.get("preset", "classification")
+    return bool(EmbedConfig.from_preset(preset, columns=spec.spec, scales=options.get("scales")).scales)
 
 
 def _start_from(previous: Embedding, window: TokenTable) -> dict[tuple[str, str], Any] | None:
     """The previous window's vectors of the entities in ``window``'s rows, keyed by (type, id) (None: no such entity)."""
-    if previous.config is not None and previous.config.scales:
-        raise ValueError("warm=True needs single-scale embeddings; pass scales=None (not the retrieval preset)")
     types, ids = np.asarray(previous.types), pa.array(previous.entity_ids, pa.string())
     seen = np.zeros(len(previous), dtype=bool)
     for index, ragged in window.entities.items():

@@ -223,6 +223,29 @@ def test_warm_windows_start_from_the_previous_window():
         embed_windows(iter(lines), preset="retrieval", warm=True, **{k: v for k, v in options.items() if k != "residual"})
     with pytest.raises(ValueError, match="does not take initial="):
         embed_windows(iter(lines), warm=True, initial={"a": np.ones(8)}, **options)
+    with pytest.raises(ValueError, match="does not take feature_weight="):
+        embed_windows(iter(lines), warm=True, feature_weight=0.5, **options)
+    with pytest.raises(ValueError, match="single-scale"):  # before any window is embedded, even one
+        embed_windows(iter(lines[:2]), warm=True, scales=(1,), **options)
+
+
+def test_errors_after_a_skipped_bad_time_name_their_own_line(tmp_path):
+    log = tmp_path / "log.tsv"
+    log.write_text("u\ta\tx\t1\nu\tb\t10\t1\nu\tc\t20\t-5\n")
+    with pytest.warns(UserWarning), pytest.raises(InputFormatError, match=r"log\.tsv:3:4: weight '-5'"):
+        read_table(log, "transient::u i time::t weight::w", skip_bad_rows=True)
+
+
+def test_no_row_in_any_window_is_an_error():
+    with pytest.raises(ValueError, match="no row has a time in"):
+        embed_windows(iter(["u\ta\t0", "u\tb\t10"]), columns=SPEC, window="1d", since=86400 * 10)
+
+
+@pytest.mark.parametrize("id_type", [pa.string(), pa.large_string()])
+def test_grouping_a_table_of_either_string_type(id_type):
+    table = pa.table({"u": pa.array(["a", "a", "b"], id_type), "i": pa.array(["x", "y", "x"], id_type), "t": [0, 10, 4000]})
+    assert read_hypergraph(table, "transient::u i time::t", session_gap="1m").grouping["hyperedges"] == 2
+    assert read_hypergraph(table, "transient::u i time::t", window="5s").grouping["hyperedges"] == 3
 
 
 def test_embed_windows_errors():
