@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from ._xp import device_of, namespace, to_numpy
 from .columns import ColumnSpec
@@ -99,21 +100,18 @@ def embed_new(
     rows = EntityIndex(state.entity_ids, state.types).rows(graph.entity_ids, graph.types)
     known, new = rows >= 0, np.flatnonzero((rows < 0) & graph.output)
 
-    # One left-Markov step restricted to known neighbours, on the host.
-    weights = graph.adjacency[new][:, np.flatnonzero(known)].astype(np.float64)
-    degrees = np.asarray(weights.sum(axis=1)).ravel()
-    previous = to_numpy(state.previous)[rows[known]].astype(np.float64)
-    averaged = (weights @ previous) / np.where(degrees > 0, degrees, 1.0)[:, None]
-
-    xp = namespace(state.previous)
-    device = device_of(state.previous)
+    # W between the new entities and the known ones, its columns numbered as the state's rows.
+    weights = graph.adjacency[new][:, np.flatnonzero(known)].tocsr()
+    weights = scipy.sparse.csr_array(
+        (weights.data, rows[known][weights.indices], weights.indptr), shape=(len(new), len(state.entity_ids))
+    )
     start = initialize(
         graph.keys(config.init)[new], config.dim, seed=config.seed, method=config.init, threads=threads
     )
     start = np.tile(start, (1, len(config.scales or (None,))))  # every scale starts from the same vectors
-    cold = degrees == 0
-    averaged[cold] = start[cold]
-    averaged = xp.asarray(averaged.astype(np.float32), device=device)
+    averaged, degrees = known_neighbour_average(weights, to_numpy(state.previous), start)
+    xp = namespace(state.previous)
+    averaged = xp.asarray(averaged.astype(np.float32), device=device_of(state.previous))
     vectors = xp.concat(
         [
             normalize_rows(averaged[:, c : c + config.dim], eps=config.eps, threads=threads)
@@ -133,3 +131,39 @@ def embed_new(
         config=config,
         relation=model.relation,
     )
+
+
+def known_neighbour_average(
+    weights: scipy.sparse.csr_array, previous: np.ndarray, start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One left-Markov step restricted to known neighbours: :func:`embed_new`'s step, in float64 on the host.
+
+    Parameters
+    ----------
+    weights : scipy.sparse.csr_array
+        Shape ``(n_new, n_known)``: the weights ``W`` between the new entities
+        and the known ones.
+    previous : numpy.ndarray
+        Shape ``(n_known, d)``, any float dtype: the known entities' iterate;
+        only the rows some new entity links to are read (and copied).
+    start : numpy.ndarray
+        Shape ``(n_new, d)``: the new entities' initial vectors, the result of
+        those without a known neighbour.
+
+    Returns
+    -------
+    averaged : numpy.ndarray
+        Shape ``(n_new, d)``, float64: each new entity's degree-weighted mean
+        of its known neighbours' rows of ``previous`` (not normalized).
+    degrees : numpy.ndarray
+        Shape ``(n_new,)``, float64: the weight to known entities (0: none).
+    """
+    used, columns = np.unique(weights.indices, return_inverse=True)
+    links = scipy.sparse.csr_array(
+        (weights.data.astype(np.float64), columns.reshape(-1), weights.indptr), shape=(weights.shape[0], len(used))
+    )
+    degrees = np.asarray(links.sum(axis=1)).ravel()
+    averaged = (links @ previous[used].astype(np.float64)) / np.where(degrees > 0, degrees, 1.0)[:, None]
+    cold = degrees == 0
+    averaged[cold] = start[cold]
+    return averaged, degrees

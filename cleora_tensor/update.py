@@ -23,6 +23,7 @@ from ._xp import device_of, namespace, to_numpy
 from .columns import parse_columns
 from .embedding import Embedding
 from .hypergraph import DataWarning
+from .inductive import known_neighbour_average
 from .init import initialize
 from .keys import entity_keys
 from .markov import markov_matrix
@@ -266,18 +267,9 @@ def _start(
     previous = to_numpy(state.previous)
     x[:k] = previous[kept[:k]]
     if k < len(kept):
-        # embed_new's step: the Markov average of the known neighbours' iterates.
-        links = weights[k:].tocoo()
-        to_known = links.col < k
-        used, columns = np.unique(links.col[to_known], return_inverse=True)
-        links = scipy.sparse.csr_array(
-            (links.data[to_known].astype(np.float64), (links.row[to_known], columns)), shape=(len(kept) - k, len(used))
+        start = initialize(
+            keys[kept[k:] - len(state.entity_ids)], config.dim, seed=config.seed, method=config.init, threads=threads
         )
-        degrees = np.asarray(links.sum(axis=1)).ravel()
-        averaged = (links @ x[used].astype(np.float64)) / np.where(degrees > 0, degrees, 1.0)[:, None]
-        cold = degrees == 0
-        averaged[cold] = initialize(
-            keys[kept[k:][cold] - len(state.entity_ids)], config.dim, seed=config.seed, method=config.init, threads=threads
-        )
+        averaged, _ = known_neighbour_average(scipy.sparse.csr_array(weights[k:, :k]), x[:k], start)
         x[k:] = normalize_rows(averaged.astype(np.float32), eps=config.eps, threads=threads)
     return x
